@@ -1,0 +1,204 @@
+"""Datasets: named, versioned results of one SQL query over the source tables.
+
+Each version is a folder ``.workbench/datasets/NAME/vNNNN`` holding ``data.parquet``
+(written by DuckDB's ``COPY``, never through pandas, so it can be larger than memory) and
+``dataset.json`` (the SQL, the sources with their fingerprints, rows, schema, creation time
+and a content hash). The content hash covers the schema and the multiset of rows, so the
+same SQL over unchanged sources reproduces it whatever order DuckDB's threads wrote rows in.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from workbench.workspace import (Workspace, WorkbenchError, check_name, fetch_row, quote,
+                                 sql_literal, staging_dir, write_json)
+
+META = "dataset.json"
+DATA = "data.parquet"
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    name: str
+    version: int
+    path: Path
+    rows: int
+    hash: str
+    sql: str
+    schema: tuple[tuple[str, str], ...]
+    sources: tuple[dict, ...]
+    created: str
+    seconds: float
+    unchanged: bool = field(default=False, compare=False)
+
+    def summary(self) -> dict:
+        return {"dataset": self.name, "version": self.version, "rows": self.rows,
+                "hash": self.hash, "path": str(self.path), "unchanged": self.unchanged}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    versions: tuple[DatasetVersion, ...]
+
+
+@dataclass(frozen=True)
+class Preview:
+    rows: pl.DataFrame
+    row_count: int
+
+
+def clean_sql(sql: str) -> str:
+    """Strip whitespace and trailing semicolons; refuse empty text."""
+    text = (sql or "").strip().rstrip(";").strip()
+    if not text:
+        raise WorkbenchError("The SQL is empty: write a SELECT query over the workspace tables.")
+    return text
+
+
+def sql_error(e: duckdb.Error) -> WorkbenchError:
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return WorkbenchError(f"SQL error: {first}")
+
+
+def _read_meta(folder: Path) -> DatasetVersion:
+    m = json.loads((folder / META).read_text())
+    return DatasetVersion(m["name"], m["version"], folder / DATA, m["rows"], m["hash"], m["sql"],
+                          tuple(tuple(c) for c in m["schema"]), tuple(m["sources"]),
+                          m["created"], m["seconds"])
+
+
+def list_datasets(ws: Workspace) -> list[Dataset]:
+    """Every dataset with its complete versions, oldest version first."""
+    out = []
+    if not ws.datasets_dir.is_dir():
+        return out
+    for d in sorted(ws.datasets_dir.iterdir()):
+        if d.name.startswith("."):
+            continue
+        versions = [_read_meta(v) for v in sorted(d.glob("v[0-9]*")) if (v / META).is_file()]
+        if versions:
+            out.append(Dataset(d.name, tuple(versions)))
+    return out
+
+
+def load_version(ws: Workspace, name: str, version: int | None = None) -> DatasetVersion:
+    """The given version of dataset ``name`` (the latest when ``version`` is None)."""
+    for d in list_datasets(ws):
+        if d.name == name:
+            if version is None:
+                return d.versions[-1]
+            for v in d.versions:
+                if v.version == version:
+                    return v
+            have = ", ".join(str(v.version) for v in d.versions)
+            raise WorkbenchError(f"Dataset {name!r} has no version {version}; versions: {have}.")
+    known = ", ".join(d.name for d in list_datasets(ws)) or "none yet (build one first)"
+    raise WorkbenchError(f"Unknown dataset {name!r}; datasets: {known}.")
+
+
+def preview(ws: Workspace, sql: str, *, limit: int = 100) -> Preview:
+    """The first ``limit`` rows of a query and its row count, without writing anything."""
+    sql = clean_sql(sql)
+    con = ws.connect()
+    try:
+        rows = con.sql(f"SELECT * FROM ({sql}) LIMIT {int(limit)}").pl()
+        count = fetch_row(con, f"SELECT count(*) FROM ({sql})")[0]
+    except duckdb.Error as e:
+        raise sql_error(e) from None
+    return Preview(rows, int(count))
+
+
+def content_hash(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[int, tuple, str]:
+    """Row count, schema and an order-insensitive hash of a parquet file's contents."""
+    src = f"read_parquet({sql_literal(str(path))})"
+    schema = tuple((r[0], r[1]) for r in con.sql(f"DESCRIBE SELECT * FROM {src}").fetchall())
+    rows, row_sum = fetch_row(con, f"SELECT count(*), coalesce(sum(hash(t))::HUGEINT, 0) FROM {src} t")
+    digest = hashlib.sha256(json.dumps([schema, int(rows), str(row_sum)]).encode()).hexdigest()
+    return int(rows), schema, digest[:16]
+
+
+def _sources(ws: Workspace, con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
+    from workbench import catalog
+
+    try:
+        names = sorted(con.get_table_names(sql))
+    except duckdb.Error as e:
+        raise sql_error(e) from None
+    cat = catalog.scan(ws)
+    by_name = {t.name: t for t in cat.tables}
+    datasets = {d.name: d.versions[-1] for d in list_datasets(ws)}
+    out = []
+    for n in names:
+        if n in by_name:
+            out.append({"name": n, "kind": "table", "files": by_name[n].fingerprint})
+        elif n in datasets:
+            out.append({"name": n, "kind": "dataset", "version": datasets[n].version,
+                        "hash": datasets[n].hash})
+        else:
+            for p in cat.problems:
+                if Path(p.location).stem == n:
+                    raise WorkbenchError(f"Table {n!r} cannot be read: {p.message}")
+            # a CTE name or table function; DuckDB reports truly unknown names when it runs
+    return out
+
+
+def build(ws: Workspace, name: str, sql: str) -> DatasetVersion:
+    """Run ``sql`` and store its result as the next version of dataset ``name``.
+
+    If the newest version has the same SQL and the same content, no version is added and
+    that version comes back with ``unchanged=True``.
+    """
+    from workbench import catalog
+
+    check_name(name, kind="dataset name")
+    sql = clean_sql(sql)
+    con = ws.connect()
+    if name in {t.name for t in catalog.scan(ws).tables}:
+        raise WorkbenchError(f"Dataset name {name!r} is taken by a source table; choose another name.")
+    sources = _sources(ws, con, sql)
+    existing = next((d for d in list_datasets(ws) if d.name == name), None)
+    version = existing.versions[-1].version + 1 if existing else 1
+    final = ws.datasets_dir / name / f"v{version:04d}"
+    started = time.perf_counter()
+    try:
+        return _write_version(con, final, name, version, sql, sources, existing, started)
+    except _Unchanged as same:
+        return DatasetVersion(**{**same.version.__dict__, "unchanged": True})
+
+
+def _write_version(con, final, name, version, sql, sources, existing, started) -> DatasetVersion:
+    """COPY the query into a staging folder, hash it, and move it into place."""
+    with staging_dir(final) as tmp:
+        try:
+            con.execute(f"COPY ({sql}) TO {sql_literal(str(tmp / DATA))} "
+                        "(FORMAT parquet, COMPRESSION zstd)")
+        except duckdb.Error as e:
+            raise sql_error(e) from None
+        rows, schema, digest = content_hash(con, tmp / DATA)
+        if not schema:
+            raise WorkbenchError("The query returns no columns.")
+        seconds = time.perf_counter() - started
+        if existing and existing.versions[-1].hash == digest and existing.versions[-1].sql == sql:
+            raise _Unchanged(existing.versions[-1])
+        meta = {"name": name, "version": version, "rows": rows, "hash": digest, "sql": sql,
+                "schema": schema, "sources": sources, "seconds": round(seconds, 3),
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "duckdb_version": duckdb.__version__}
+        write_json(tmp / META, meta)
+    return _read_meta(final)
+
+
+class _Unchanged(Exception):
+    """Raised inside the staging block so the duplicate version is discarded."""
+
+    def __init__(self, version: DatasetVersion):
+        self.version = version

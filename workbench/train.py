@@ -1,0 +1,306 @@
+"""Quick baselines: LightGBM beside a trivial and a linear model, on a chosen split.
+
+Training takes an Arrow table, not a pandas frame, so that another trainer (a distributed
+one, say) can take the same input. Everything is seeded: the same dataset version, spec
+and seed give the same metrics.
+"""
+from __future__ import annotations
+
+import platform
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Literal
+
+import duckdb
+import lightgbm as lgb
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sklearn
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import train_test_split
+
+from workbench import datasets, features, metrics, runs
+from workbench.workspace import Workspace, WorkbenchError
+
+TaskChoice = Literal["auto", "binary", "multiclass", "regression"]
+Progress = Callable[[float, str], None]
+MAX_CLASSES = 50
+HOLDOUT = 0.2
+VALID = 0.1
+TEST_VALUES = ("test",)
+VALID_VALUES = ("valid", "validation")
+
+DEFAULT_PARAMS = {
+    "learning_rate": 0.1, "num_leaves": 31, "min_data_in_leaf": 20, "feature_fraction": 0.9,
+    "lambda_l2": 1.0, "max_cat_to_onehot": 8, "deterministic": True, "force_col_wise": True,
+    "verbosity": -1, "feature_pre_filter": False,
+}
+NUM_BOOST_ROUND = 500
+EARLY_STOPPING = 30
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """What to train: a dataset version, a target and a split. ``split`` is ``random``,
+    ``time:COLUMN`` (the latest 20% by COLUMN held out) or ``column:COLUMN`` (rows whose value
+    is ``test`` held out)."""
+
+    dataset: str
+    target: str
+    task: TaskChoice = "auto"
+    split: str = "random"
+    drop: tuple[str, ...] = ()
+    seed: int = 0
+    version: int | None = None
+    params: dict = field(default_factory=dict)
+
+    @property
+    def split_column(self) -> str | None:
+        return self.split.split(":", 1)[1] if ":" in self.split else None
+
+    def check(self) -> None:
+        kind = self.split.split(":", 1)[0]
+        if kind not in ("random", "time", "column") or (kind != "random") != bool(self.split_column):
+            raise WorkbenchError(f"Invalid split {self.split!r}: use 'random', 'time:COLUMN' or 'column:COLUMN'.")
+        if self.task not in ("auto", "binary", "multiclass", "regression"):
+            raise WorkbenchError(f"Invalid task {self.task!r}: use auto, binary, multiclass or regression.")
+
+
+def detect_task(y: pl.Series) -> str:
+    """binary for two values; multiclass for text, or whole numbers with at most 10 values;
+    regression for other numbers."""
+    n = y.n_unique()
+    if n == 2:
+        return "binary"
+    if y.dtype in (pl.String, pl.Categorical) or isinstance(y.dtype, pl.Enum):
+        return "multiclass"
+    if y.dtype.is_integer() and n <= 10:
+        return "multiclass"
+    return "regression"
+
+
+def _check_target(frame: pl.DataFrame, spec: TrainSpec) -> tuple[str, list]:
+    if spec.target not in frame.columns:
+        raise WorkbenchError(f"Unknown target column {spec.target!r}; columns: {', '.join(frame.columns)}.")
+    y = frame[spec.target].drop_nulls()
+    if y.n_unique() < 2:
+        raise WorkbenchError(f"Target {spec.target!r} is constant or missing (it has "
+                             f"{y.n_unique()} distinct non-null value); choose a target that varies.")
+    task = detect_task(y) if spec.task == "auto" else spec.task
+    numeric = y.dtype.is_numeric() or y.dtype == pl.Boolean
+    if task == "regression" and not (numeric and y.dtype != pl.Boolean):
+        raise WorkbenchError(f"Target {spec.target!r} has type {y.dtype}; regression needs numbers.")
+    classes = [] if task == "regression" else sorted(y.unique().to_list())
+    if task == "binary" and len(classes) != 2:
+        raise WorkbenchError(f"Target {spec.target!r} has {len(classes)} classes; binary needs exactly 2.")
+    if task == "multiclass" and len(classes) > MAX_CLASSES:
+        raise WorkbenchError(f"Target {spec.target!r} has {len(classes)} classes (at most {MAX_CLASSES}); "
+                             "use regression or group the classes in SQL.")
+    return task, classes
+
+
+@dataclass(frozen=True)
+class Split:
+    train: np.ndarray
+    valid: np.ndarray
+    holdout: np.ndarray
+    info: dict
+
+
+def _latest(order_values: pl.Series, rows: np.ndarray, share: float) -> np.ndarray:
+    """Boolean mask over ``rows``: those at or after the time that starts the latest ``share``."""
+    values = order_values.gather(rows)
+    cut = values.drop_nulls().sort().gather(int((1 - share) * values.drop_nulls().len()))
+    return (values >= cut[0]).fill_null(False).to_numpy()
+
+
+def make_split(frame: pl.DataFrame, spec: TrainSpec, y: np.ndarray, task: str) -> Split:
+    """Row indices for training, early-stopping validation and holdout."""
+    rows = np.arange(frame.height)
+    stratify = y if task != "regression" else None
+    col = spec.split_column
+    if col is not None and col not in frame.columns:
+        raise WorkbenchError(f"Unknown split column {col!r}; columns: {', '.join(frame.columns)}.")
+    info = {"kind": spec.split.split(":")[0], "column": col}
+    if info["kind"] == "time":
+        late = _latest(frame[col], rows, HOLDOUT)
+        rest, holdout = rows[~late], rows[late]
+        if not len(rest) or not len(holdout):
+            raise WorkbenchError(f"Time column {col!r} has too few distinct values to hold out the latest 20%.")
+        valid_mask = _latest(frame[col], rest, VALID)
+        train, valid = rest[~valid_mask], rest[valid_mask]
+    elif info["kind"] == "column":
+        marks = frame[col].cast(pl.String).str.to_lowercase().fill_null("")
+        holdout_mask = marks.is_in(TEST_VALUES).to_numpy()
+        if not holdout_mask.any():
+            raise WorkbenchError(f"Split column {col!r} has no rows marked 'test'; mark holdout rows with 'test'.")
+        valid_mask = marks.is_in(VALID_VALUES).to_numpy()
+        holdout = rows[holdout_mask]
+        if valid_mask.any():
+            train, valid = rows[~holdout_mask & ~valid_mask], rows[valid_mask]
+        else:
+            train, valid = _random(rows[~holdout_mask], stratify, VALID, spec.seed + 1)
+    else:
+        train, holdout = _random(rows, stratify, HOLDOUT, spec.seed)
+        train, valid = _random(train, stratify, VALID, spec.seed + 1)
+    if len(train) < 2:
+        raise WorkbenchError("The split leaves fewer than 2 training rows; use more data or another split.")
+    info.update(n_train=int(len(train)), n_valid=int(len(valid)), n_holdout=int(len(holdout)))
+    return Split(np.sort(train), np.sort(valid), np.sort(holdout), info)
+
+
+def _random(rows: np.ndarray, y: np.ndarray | None, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded random split of ``rows``, stratified by ``y`` where every class has 2+ rows."""
+    if len(rows) < 5:
+        return rows, rows[:0]
+    strat = y[rows] if y is not None else None
+    if strat is not None and np.bincount(strat).min(initial=2) < 2:
+        strat = None
+    if strat is not None and np.unique(strat).size > share * len(rows):
+        strat = None
+    a, b = train_test_split(rows, test_size=share, random_state=seed, stratify=strat)
+    return a, b
+
+
+def _lightgbm(task, n_classes, X, y, split, enc, spec, progress) -> lgb.Booster:
+    params = {**DEFAULT_PARAMS, **spec.params, "seed": spec.seed}
+    params["objective"] = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}[task]
+    if task == "multiclass":
+        params["num_class"] = n_classes
+    cat_idx = list(range(len(enc.numeric), len(enc.names)))
+    train_set = lgb.Dataset(X[split.train], y[split.train], feature_name=enc.names,
+                            categorical_feature=cat_idx, free_raw_data=True)
+    callbacks = [lambda env: progress(0.1 + 0.7 * (env.iteration + 1) / env.end_iteration,
+                                      f"LightGBM: tree {env.iteration + 1}")]
+    valid_sets = []
+    if len(split.valid):
+        valid_sets = [lgb.Dataset(X[split.valid], y[split.valid], reference=train_set)]
+        callbacks.append(lgb.early_stopping(EARLY_STOPPING, verbose=False))
+    return lgb.train(params, train_set, num_boost_round=spec.params.get("num_boost_round", NUM_BOOST_ROUND),
+                     valid_sets=valid_sets, callbacks=callbacks)
+
+
+def _linear(task, X, y, split, enc, seed):
+    inputs = features.LinearInputs.fit(X[split.train], enc)
+    Xt = inputs.transform(X[split.train])
+    if task == "regression":
+        model = Ridge(alpha=1.0).fit(Xt, y[split.train])
+    else:
+        model = LogisticRegression(max_iter=300, C=1.0, random_state=seed).fit(Xt, y[split.train])
+    return model, inputs.transform(X[split.holdout])
+
+
+def _scores(task, proba, n_classes) -> tuple[np.ndarray, np.ndarray | None]:
+    """(prediction, probability for metrics) from raw model output."""
+    if task == "regression":
+        return proba, None
+    if task == "binary":
+        return (proba >= 0.5).astype(np.int64), proba
+    return proba.argmax(axis=1), proba
+
+
+def fit(table: pa.Table, spec: TrainSpec, progress: Progress | None = None) -> tuple[dict, str, pa.Table]:
+    """Train the three models on ``table``; return (run info, model text, holdout predictions)."""
+    progress = progress or (lambda fraction, message: None)
+    spec.check()
+    timings, started = {}, time.perf_counter()
+    frame = pl.from_arrow(table)
+    task, classes = _check_target(frame, spec)
+    frame = frame.with_row_index("_row").filter(pl.col(spec.target).is_not_null())
+    target = frame[spec.target]
+    if task == "regression":
+        y = target.cast(pl.Float64).to_numpy()
+    else:
+        y = target.replace_strict(classes, list(range(len(classes))), return_dtype=pl.Int64).to_numpy()
+    missing = [c for c in spec.drop if c not in frame.columns]
+    if missing:
+        raise WorkbenchError(f"Unknown column(s) to drop: {', '.join(missing)}; columns: {', '.join(frame.columns[1:])}.")
+    excluded = {spec.target, "_row", *spec.drop, spec.split_column}
+    candidates = [c for c in frame.columns if c not in excluded]
+    ignored = [c for c in candidates if features.feature_kind(frame.schema[c]) is None]
+    feature_cols = [c for c in candidates if c not in ignored]
+    if not feature_cols:
+        raise WorkbenchError("No feature columns are left after the target, split column and dropped columns.")
+    progress(0.02, "Splitting")
+    split = make_split(frame, spec, y, task)
+    progress(0.05, "Encoding features")
+    enc = features.fit_encoding(frame[split.train], feature_cols)
+    X = features.matrix(frame, enc)
+    timings["prepare"] = time.perf_counter() - started
+
+    t = time.perf_counter()
+    booster = _lightgbm(task, len(classes), X, y, split, enc, spec, progress)
+    timings["lightgbm"] = time.perf_counter() - t
+    progress(0.82, "Linear baseline")
+    t = time.perf_counter()
+    linear, X_hold_linear = _linear(task, X, y, split, enc, spec.seed)
+    timings["linear"] = time.perf_counter() - t
+
+    progress(0.9, "Scoring the holdout")
+    y_hold = y[split.holdout]
+    raw = {"lightgbm": booster.predict(X[split.holdout], num_iteration=booster.best_iteration or None)}
+    if task == "regression":
+        raw["linear"] = linear.predict(X_hold_linear)
+        raw["trivial"] = np.full(len(y_hold), y[split.train].mean())
+    else:
+        proba = linear.predict_proba(X_hold_linear)
+        raw["linear"] = proba[:, 1] if task == "binary" else proba
+        prior = np.bincount(y[split.train], minlength=len(classes)) / len(split.train)
+        raw["trivial"] = np.full(len(y_hold), prior[1]) if task == "binary" else np.tile(prior, (len(y_hold), 1))
+    scores = {}
+    for name, out in raw.items():
+        pred, proba = _scores(task, out, len(classes))
+        scores[name] = metrics.evaluate(task, y_hold, pred, proba, n_classes=max(len(classes), 2), seed=spec.seed)
+
+    pred, proba = _scores(task, raw["lightgbm"], len(classes))
+    predictions = _predictions(frame, spec, split, task, classes, y_hold, pred, proba)
+    timings["total"] = time.perf_counter() - started
+    progress(1.0, "Done")
+    info = {
+        "target": spec.target, "task": task, "classes": classes,
+        "positive_class": classes[1] if task == "binary" else None,
+        "features": enc.names, "ignored_columns": ignored, "dropped": list(spec.drop),
+        "split": split.info, "seed": spec.seed,
+        "params": {**DEFAULT_PARAMS, **spec.params, "num_boost_round": NUM_BOOST_ROUND,
+                   "early_stopping_rounds": EARLY_STOPPING},
+        "best_iteration": int(booster.best_iteration or booster.current_iteration()),
+        "encoding": enc.to_dict(), "metrics": scores,
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+        "versions": {"python": platform.python_version(), "lightgbm": lgb.__version__,
+                     "scikit-learn": sklearn.__version__, "duckdb": duckdb.__version__,
+                     "polars": pl.__version__, "numpy": np.__version__},
+    }
+    return info, booster.model_to_string(), predictions
+
+
+def _predictions(frame, spec, split, task, classes, y_hold, pred, proba) -> pa.Table:
+    hold = frame[split.holdout].drop(spec.target)
+    cols = {"_label": frame[spec.target][split.holdout]}
+    loss = metrics.row_loss(task, y_hold, pred, proba)
+    if task == "regression":
+        cols["_pred"] = pl.Series(pred)
+    else:
+        cols["_pred"] = pl.Series([classes[i] for i in pred], dtype=cols["_label"].dtype)
+        if task == "binary":
+            cols["_score"] = pl.Series(proba)
+    cols["_loss"] = pl.Series(loss)
+    if task != "regression":
+        cols["_correct"] = pl.Series(pred == y_hold)
+    return hold.with_columns(**cols).to_arrow()
+
+
+def train(ws: Workspace, spec: TrainSpec, progress: Progress | None = None) -> runs.Run:
+    """Train on a stored dataset version and record the run in the workspace."""
+    spec.check()
+    version = datasets.load_version(ws, spec.dataset, spec.version)
+    table = pq.read_table(version.path)
+    info, model_text, predictions = fit(table, spec, progress)
+    run_id = datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+    info = {"run_id": run_id, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "dataset": {"name": version.name, "version": version.version, "hash": version.hash,
+                        "rows": version.rows}, **info}
+    return runs.write_run(ws, info, model_text, predictions)
