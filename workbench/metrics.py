@@ -197,3 +197,17 @@ def residual_points(y_true: np.ndarray, y_pred: np.ndarray, *, points: int = 200
         idx = np.sort(np.random.default_rng(seed).choice(idx, points, replace=False))
     return pl.DataFrame({"actual": y_true[idx], "predicted": y_pred[idx],
                          "residual": y_true[idx] - y_pred[idx]})
+
+
+def comparison(task: Task, scores: dict[str, dict]) -> pl.DataFrame:
+    """Long table of every model's metrics: model, metric, value, ci_low, ci_high, best.
+
+    ``best`` marks the model with the best point value of each metric."""
+    rows = [{"model": model, "metric": name, "value": s.get(name), "ci_low": (s.get(f"{name}_ci") or [None])[0],
+             "ci_high": (s.get(f"{name}_ci") or [None, None])[1]}
+            for model, s in scores.items() for name in METRICS[task] if name in s]
+    frame = pl.DataFrame(rows, schema={"model": pl.String, "metric": pl.String, "value": pl.Float64,
+                                       "ci_low": pl.Float64, "ci_high": pl.Float64}).fill_nan(None)
+    higher = pl.col("metric").replace_strict({k: v for k, v in METRICS[task].items()}, return_dtype=pl.Boolean)
+    best = pl.when(higher).then(pl.col("value").max().over("metric")).otherwise(pl.col("value").min().over("metric"))
+    return frame.with_columns(best=pl.col("value") == best)

@@ -258,6 +258,9 @@ def fit(table: pa.Table, spec: TrainSpec, progress: Progress | None = None) -> t
 
     pred, proba = _scores(task, raw["lightgbm"], len(classes))
     predictions = _predictions(frame, spec, split, task, classes, y_hold, pred, proba)
+    if task != "multiclass":  # the linear baseline's output, for its curves beside LightGBM's
+        predictions = predictions.append_column(
+            "_score_linear" if task == "binary" else "_pred_linear", pa.array(raw["linear"]))
     timings["total"] = time.perf_counter() - started
     progress(1.0, "Done")
     info = {

