@@ -45,14 +45,17 @@ def show_run(run: runs.Run) -> None:
 
 
 names = [d.name for d in all_datasets]
+c1, c2 = st.columns(2)
+default_ds = param("dataset", demo.DATASET if demo.DATASET in names else names[-1], names)
+dataset = c1.selectbox("Dataset", names, index=names.index(default_ds), key="dataset")
+version = datasets.load_version(ws, dataset)
+columns = [c for c, _ in version.schema]
+c2.caption(f"**{dataset}** v{version.version}: {version.rows:,} rows × {len(columns)} columns, hash `{version.hash}`")
 with st.form("train"):
     c1, c2 = st.columns(2)
-    default_ds = param("dataset", demo.DATASET if demo.DATASET in names else names[-1], names)
-    dataset = c1.selectbox("Dataset", names, index=names.index(default_ds), key="dataset")
-    version = datasets.load_version(ws, dataset)
-    columns = [c for c, _ in version.schema]
     default_target = param("target", demo.TARGET if demo.TARGET in columns else columns[-1], columns)
-    target = c2.selectbox("Target", columns, index=columns.index(default_target), key="target")
+    target = c1.selectbox("Target", columns, index=columns.index(default_target), key=f"target|{dataset}")
+    seed = c2.number_input("Seed", min_value=0, value=0, step=1, key="seed")
     c1, c2, c3 = st.columns(3)
     task = c1.selectbox("Task", ["auto", "binary", "multiclass", "regression"], key="task",
                         help="auto: two values → binary; text or ≤10 whole numbers → multiclass; else regression.")
@@ -62,11 +65,9 @@ with st.form("train"):
     time_like = [c for c, t in version.schema if t.upper().startswith(("TIMESTAMP", "DATE"))] or columns
     split_col = c3.selectbox("Split column (time or column split)", columns,
                              index=columns.index(time_like[0]) if time_like[0] in columns else 0,
-                             key="split_column")
-    drop = st.multiselect("Columns to leave out", [c for c in columns if c != target], key="drop")
-    seed = st.number_input("Seed", min_value=0, value=0, step=1, key="seed")
+                             key=f"split_column|{dataset}")
+    drop = st.multiselect("Columns to leave out", [c for c in columns if c != target], key=f"drop|{dataset}")
     submitted = st.form_submit_button("Train", type="primary")
-    st.caption(f"{dataset} v{version.version}: {version.rows:,} rows, hash `{version.hash}`")
 
 if submitted:
     spec = train.TrainSpec(dataset, target, task=task, seed=int(seed), drop=tuple(drop),

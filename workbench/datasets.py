@@ -126,13 +126,29 @@ def content_hash(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[int, tuple
     return int(rows), schema, digest[:16]
 
 
-def _sources(ws: Workspace, con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
+def referenced_tables(sql: str) -> set[str]:
+    """Names the query reads as tables, from DuckDB's parse tree (no binding, so no views needed).
+
+    CTE names may be among them; callers keep only names they know as tables or datasets."""
+    tree = json.loads(fetch_row(duckdb.connect(), f"SELECT json_serialize_sql({sql_literal(sql)})")[0])
+    if tree.get("error"):
+        raise WorkbenchError(f"SQL error: Parser Error: {tree.get('error_message', 'cannot parse the query')}")
+    names, stack = set(), [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("type") == "BASE_TABLE" and node.get("table_name"):
+                names.add(node["table_name"])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return names
+
+
+def _sources(ws: Workspace, sql: str) -> list[dict]:
     from workbench import catalog
 
-    try:
-        names = sorted(con.get_table_names(sql))
-    except duckdb.Error as e:
-        raise sql_error(e) from None
+    names = sorted(referenced_tables(sql))
     cat = catalog.scan(ws)
     by_name = {t.name: t for t in cat.tables}
     datasets = {d.name: d.versions[-1] for d in list_datasets(ws)}
@@ -164,7 +180,7 @@ def build(ws: Workspace, name: str, sql: str) -> DatasetVersion:
     con = ws.connect()
     if name in {t.name for t in catalog.scan(ws).tables}:
         raise WorkbenchError(f"Dataset name {name!r} is taken by a source table; choose another name.")
-    sources = _sources(ws, con, sql)
+    sources = _sources(ws, sql)
     existing = next((d for d in list_datasets(ws) if d.name == name), None)
     version = existing.versions[-1].version + 1 if existing else 1
     final = ws.datasets_dir / name / f"v{version:04d}"

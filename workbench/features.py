@@ -7,6 +7,7 @@ with missing-value indicators and one-hot columns for each categorical's most co
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,8 +86,10 @@ class LinearInputs:
     def fit(cls, X: np.ndarray, enc: Encoding) -> "LinearInputs":
         k = len(enc.numeric)
         num = X[:, :k]
-        means = np.nan_to_num(np.nanmean(num, axis=0)) if k else np.empty(0)
-        scales = np.nan_to_num(np.nanstd(num, axis=0)) if k else np.empty(0)
+        with warnings.catch_warnings():  # an all-null column has no mean; it gets 0 and scale 1
+            warnings.simplefilter("ignore", RuntimeWarning)
+            means = np.nan_to_num(np.nanmean(num, axis=0)) if k else np.empty(0)
+            scales = np.nan_to_num(np.nanstd(num, axis=0)) if k else np.empty(0)
         scales[scales == 0] = 1.0
         levels = {}
         for j in range(k, X.shape[1]):

@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
-from scipy import stats
+from scipy import special, stats
 from sklearn import metrics as skm
 
 Task = Literal["binary", "multiclass", "regression"]
@@ -80,7 +80,7 @@ def _logit_interval(value: float, n_pos: int) -> tuple[float, float]:
     if not 0 < value < 1 or n_pos == 0:
         return (value, value)
     eta, tau = np.log(value / (1 - value)), 1 / np.sqrt(n_pos * value * (1 - value))
-    return tuple(float(1 / (1 + np.exp(-(eta + s * Z95 * tau)))) for s in (-1, 1))
+    return tuple(float(special.expit(eta + s * Z95 * tau)) for s in (-1, 1))
 
 
 def _percentile(draws: np.ndarray) -> list[float]:

@@ -114,6 +114,7 @@ def write_json(path: Path, obj: Any) -> None:
 @contextmanager
 def staging_dir(final: Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``final``; rename it to ``final`` only if the block succeeds."""
+    created = [p for p in (final.parent, *final.parent.parents) if not p.exists()]
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
     try:
@@ -122,6 +123,11 @@ def staging_dir(final: Path) -> Iterator[Path]:
         os.rename(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        for folder in created:  # deepest first: leave no empty folders behind
+            try:
+                folder.rmdir()
+            except OSError:
+                break
         raise
 
 

