@@ -50,6 +50,15 @@ def param(key: str, default: Any = None, options: Sequence | None = None) -> Any
     return value
 
 
+def int_param(key: str, default: int, low: int, high: int) -> int:
+    """An integer from the URL within [low, high], else ``default``."""
+    try:
+        value = int(param(key, default))
+    except (TypeError, ValueError):
+        return default
+    return value if low <= value <= high else default
+
+
 def set_params(**values: Any) -> None:
     """Write the page's state into the URL, so a copied link reopens the same view."""
     kept = st.session_state.setdefault(_KEPT, {})

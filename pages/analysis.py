@@ -2,7 +2,7 @@
 import pyarrow.parquet as pq
 import streamlit as st
 
-from pages._shared import breakdown, fmt_ci, link, param, set_params, setup, slice_rows
+from pages._shared import breakdown, fmt_ci, int_param, link, param, set_params, setup, slice_rows
 from workbench import charts, runs, slices
 
 ws = setup("Error analysis")
@@ -27,8 +27,8 @@ second = ["(none)"] + [c for c in columns if c != by]
 by2 = c2.selectbox("and by", second, index=second.index(param("by2", "(none)", second)), key="by2")
 metric = c3.selectbox("Metric", metric_names, format_func=lambda m: charts.METRIC_LABELS.get(m, m),
                       index=metric_names.index(param("metric", metric_names[0], metric_names)), key="metric")
-bins = c4.number_input("Bins", 2, 50, int(param("bins", 5)), help="Quantile bins for numeric and time columns.", key="bins")
-min_size = c5.number_input("Min rows", 1, 1_000_000, int(param("min_size", 20)),
+bins = c4.number_input("Bins", 2, 50, int_param("bins", 5, 2, 50), help="Quantile bins for numeric and time columns.", key="bins")
+min_size = c5.number_input("Min rows", 1, 1_000_000, int_param("min_size", 20, 1, 1_000_000),
                            help="Hide slices with fewer holdout rows (they still count in 'the rest').", key="min_size")
 keys = (by,) if by2 == "(none)" else (by, by2)
 table = breakdown(str(ws.root), run_id, keys, metric, int(bins), int(min_size))
@@ -62,8 +62,9 @@ if points:
     selected = int(points[0].get("customdata", points[0].get("point_index", 0)))
 elif picked and picked.selection.rows:
     selected = int(picked.selection.rows[0])
-elif param("slice") is not None and str(param("slice")).isdigit():
-    selected = int(param("slice"))
+elif param("slice") is not None:
+    selected = int_param("slice", -1, 0, table.slices.height - 1)
+    selected = None if selected < 0 else selected
 if selected is not None and selected < table.slices.height:
     row = table.slices.row(selected, named=True)
     set_params(slice=selected)

@@ -13,8 +13,10 @@ import sys
 import traceback
 from typing import Any, Sequence
 
-from workbench import catalog, datasets, demo, profile, runs, slices, train
 from workbench.workspace import Workspace, WorkbenchError
+
+# Modules are imported per command: scikit-learn and LightGBM cost a second that listing
+# tables or datasets should not pay.
 
 
 class _Parser(argparse.ArgumentParser):
@@ -98,6 +100,8 @@ def run(args: argparse.Namespace) -> tuple[dict, str]:
     """Carry out one command; return its JSON object and its text rendering."""
     ws = Workspace.open(args.workspace)
     if args.command == "tables":
+        from workbench import catalog
+
         cat = catalog.scan(ws)
         cat.raise_problems()
         out = {"tables": [{"name": t.name, "rows": t.rows, "location": t.location,
@@ -107,11 +111,13 @@ def run(args: argparse.Namespace) -> tuple[dict, str]:
                        for t in out["tables"]], ["table", "rows", "columns"])
         return out, text or "no tables"
     if args.command in ("build", "demo"):
+        from workbench import datasets, demo
         v = datasets.build(ws, args.name, args.sql) if args.command == "build" else demo.setup(ws)
         out = v.summary()
         verb = "unchanged" if v.unchanged else "built"
         return out, f"{verb} {v.name} v{v.version}: {v.rows:,} rows, hash {v.hash}\n{v.path}"
     if args.command == "datasets":
+        from workbench import datasets
         out = {"datasets": [{"name": d.name, "versions": [
             {"version": v.version, "rows": v.rows, "hash": v.hash, "created": v.created, "sql": v.sql}
             for v in d.versions]} for d in datasets.list_datasets(ws)]}
@@ -119,11 +125,13 @@ def run(args: argparse.Namespace) -> tuple[dict, str]:
                              "latest rows": d["versions"][-1]["rows"]} for d in out["datasets"]],
                            ["dataset", "versions", "latest rows"])
     if args.command == "profile":
+        from workbench import profile
         p = profile.profile(ws, args.name)
         out = p.to_dict()
         return out, _table(p.columns.drop("top_values").to_dicts(),
                            ["name", "type", "null_share", "distinct", "min", "max", "mean"])
     if args.command == "train":
+        from workbench import train
         spec = train.TrainSpec(args.dataset, args.target, task=args.task, split=args.split,
                                drop=tuple(args.drop), seed=args.seed, version=args.version)
         r = train.train(ws, spec, progress=_progress(args.json))
@@ -135,9 +143,11 @@ def run(args: argparse.Namespace) -> tuple[dict, str]:
                       ["model", *names])
         return out, f"\nrun {r.run_id} ({r.task}, {split['n_train']:,} train / {split['n_holdout']:,} holdout rows)\n{text}"
     if args.command == "runs":
+        from workbench import runs
         out = {"runs": [r.summary() for r in runs.list_runs(ws)]}
         return out, _table(out["runs"], ["run_id", "dataset", "target", "task", "created"])
     if args.command == "slices":
+        from workbench import runs, slices
         st = slices.breakdown(runs.load_run(ws, args.run), args.by, metric=args.metric,
                               bins=args.bins, min_size=args.min_size)
         out = st.to_dict()
@@ -151,8 +161,6 @@ def run(args: argparse.Namespace) -> tuple[dict, str]:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        if args.command == "demo":
-            args.name, args.sql = demo.DATASET, demo.SQL
         out, text = run(args)
     except WorkbenchError as e:
         print(f"error: {e}", file=sys.stderr)

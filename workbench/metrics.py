@@ -181,8 +181,8 @@ def pr_points(y_true: np.ndarray, score: np.ndarray, *, points: int = 300) -> pl
 
 def calibration_points(y_true: np.ndarray, score: np.ndarray, *, bins: int = 10) -> pl.DataFrame:
     """Mean predicted vs observed positive rate in quantile bins of the score, with Wilson intervals."""
-    frame = pl.DataFrame({"y": y_true, "p": score}).with_columns(
-        pl.col("p").qcut(bins, labels=[str(i) for i in range(bins)], allow_duplicates=True).alias("bin"))
+    edges = np.unique(np.quantile(score, np.linspace(0, 1, bins + 1)[1:-1]))
+    frame = pl.DataFrame({"y": y_true, "p": score, "bin": np.searchsorted(edges, score, side="right")})
     agg = frame.group_by("bin").agg(pl.len().alias("n"), pl.col("p").mean().alias("predicted"),
                                      pl.col("y").sum().alias("k")).sort("predicted")
     lo, hi = wilson_interval(agg["k"].to_numpy(), agg["n"].to_numpy())
