@@ -145,11 +145,8 @@ def referenced_tables(sql: str) -> set[str]:
     return names
 
 
-def _sources(ws: Workspace, sql: str) -> list[dict]:
-    from workbench import catalog
-
+def _sources(ws: Workspace, sql: str, cat) -> list[dict]:
     names = sorted(referenced_tables(sql))
-    cat = catalog.scan(ws)
     by_name = {t.name: t for t in cat.tables}
     datasets = {d.name: d.versions[-1] for d in list_datasets(ws)}
     out = []
@@ -177,10 +174,14 @@ def build(ws: Workspace, name: str, sql: str) -> DatasetVersion:
 
     check_name(name, kind="dataset name")
     sql = clean_sql(sql)
-    con = ws.connect()
-    if name in {t.name for t in catalog.scan(ws).tables}:
+    cat = catalog.scan(ws)
+    if name in {t.name for t in cat.tables}:
         raise WorkbenchError(f"Dataset name {name!r} is taken by a source table; choose another name.")
-    sources = _sources(ws, sql)
+    sources = _sources(ws, sql, cat)
+    con = ws.connect(cat)
+    # Rows may be written in any order unless the SQL says ORDER BY: it lets DuckDB stream
+    # with less memory, and the content hash ignores row order anyway.
+    con.execute("SET preserve_insertion_order = false")
     existing = next((d for d in list_datasets(ws) if d.name == name), None)
     version = existing.versions[-1].version + 1 if existing else 1
     final = ws.datasets_dir / name / f"v{version:04d}"

@@ -128,12 +128,12 @@ def column_binning(con: duckdb.DuckDBPyConnection, src: str, column: str, dtype:
         return Binning(column)
     c = quote(column)
     qs = ", ".join(str(i / bins) for i in range(1, bins))
-    distinct, edges = fetch_row(con, f"SELECT approx_count_distinct({c}), quantile_disc({c}, [{qs}]) FROM {src}")
+    distinct, edges, low = fetch_row(
+        con, f"SELECT approx_count_distinct({c}), quantile_disc({c}, [{qs}]), min({c}) FROM {src}")
     if distinct is None or distinct <= bins or not edges:
         return Binning(column)
-    uniq = sorted({e for e in edges if e is not None})
-    low = fetch_row(con, f"SELECT min({c}) FROM {src}")[0]
-    uniq = [e for e in uniq if e != low]  # a first edge at the minimum would make an empty bin
+    # an edge at the minimum would make an empty first bin
+    uniq = sorted({e for e in edges if e is not None and e != low})
     return Binning(column, tuple(uniq)) if uniq else Binning(column)
 
 
@@ -188,22 +188,21 @@ def breakdown(run: Run, by: list[str] | tuple[str, ...], *, metric: str | None =
 
 def _auc_groups(con, src: str, key_sql: str, keys: list[str], y: str) -> pl.DataFrame:
     """Per slice: positives, negatives, concordant pairs within it, and the pairs it shares with
-    the rest, from window sums (ties count one half), so the rest's AUC is exact too."""
+    the rest (ties count one half), so the rest's AUC is exact too.
+
+    Rows are first grouped by (slice, score); the running sums then sort only distinct scores."""
     k = ", ".join(keys)
     return con.sql(f"""
         WITH base AS (SELECT {key_sql}, {y} AS y, _score AS s FROM {src}),
-        ranked AS (
-            SELECT *,
-              sum(1 - y) OVER (ORDER BY s) - 0.5 * sum(1 - y) OVER (PARTITION BY s) AS neg_below,
-              sum(y) OVER () - sum(y) OVER (ORDER BY s) + 0.5 * sum(y) OVER (PARTITION BY s) AS pos_above,
-              sum(1 - y) OVER (PARTITION BY {k} ORDER BY s)
-                - 0.5 * sum(1 - y) OVER (PARTITION BY {k}, s) AS neg_below_in
-            FROM base)
-        SELECT {k}, count(*)::BIGINT AS n, sum(y)::DOUBLE AS pos,
-               sum(y * neg_below_in)::DOUBLE AS c_within,
-               sum((1 - y) * pos_above)::DOUBLE AS c_neg_side,
-               sum(y * neg_below)::DOUBLE AS c_pos_side
-        FROM ranked GROUP BY ALL""").pl()
+        by_ks AS (SELECT {k}, s, sum(y)::DOUBLE AS p, (count(*) - sum(y))::DOUBLE AS q FROM base GROUP BY ALL),
+        by_s AS (SELECT s, sum(p) AS p, sum(q) AS q FROM by_ks GROUP BY s),
+        cum AS (SELECT s, sum(q) OVER w - 0.5 * q AS neg_below,
+                       sum(p) OVER () - sum(p) OVER w + 0.5 * p AS pos_above
+                FROM by_s WINDOW w AS (ORDER BY s)),
+        within AS (SELECT *, sum(q) OVER (PARTITION BY {k} ORDER BY s) - 0.5 * q AS neg_below_in FROM by_ks)
+        SELECT {k}, sum(p + q)::BIGINT AS n, sum(p) AS pos, sum(p * neg_below_in) AS c_within,
+               sum(q * pos_above) AS c_neg_side, sum(p * neg_below) AS c_pos_side
+        FROM within JOIN cum USING (s) GROUP BY ALL""").pl()
 
 
 def _statistics(agg: pl.DataFrame, kind: str) -> tuple[pl.DataFrame, dict]:

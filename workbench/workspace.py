@@ -88,12 +88,14 @@ class Workspace:
     def runs_dir(self) -> Path:
         return self.artifacts / "runs"
 
-    def connect(self) -> duckdb.DuckDBPyConnection:
-        """A fresh in-memory DuckDB connection with every source table and dataset as a view."""
-        from workbench import catalog  # catalog depends on workspace, not the reverse
+    def connect(self, catalog=None) -> duckdb.DuckDBPyConnection:
+        """A fresh in-memory DuckDB connection with every source table and dataset as a view.
+
+        Pass a ``catalog.Catalog`` already scanned to avoid reading the parquet footers again."""
+        from workbench import catalog as catalog_module  # catalog depends on workspace, not the reverse
 
         con = duckdb.connect()
-        catalog.register_views(self, con)
+        catalog_module.register_views(self, con, catalog)
         return con
 
 
