@@ -1,13 +1,13 @@
 """The workbench in the browser: ``streamlit run app.py``.
 
-Navigation only; each page under ``pages/`` sets itself up, so it also runs when opened
-directly by its URL.
+Routing only. Each page under ``pages/`` sets itself up and draws the navigation
+(``ui.setup``), so it also runs when Streamlit opens it by its URL without this file.
 """
 import streamlit as st
 
 pages = [
-    st.Page("pages/data.py", title="Data", icon="🗂️", url_path="data", default=True),
-    st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
-    st.Page("pages/analysis.py", title="Error analysis", icon="🔍", url_path="analysis"),
+    st.Page("pages/data.py", title="Data", icon=":material/table_view:", url_path="data", default=True),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+    st.Page("pages/analysis.py", title="Error analysis", icon=":material/troubleshoot:", url_path="analysis"),
 ]
-st.navigation(pages).run()
+st.navigation(pages, position="hidden").run()

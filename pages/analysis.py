@@ -2,7 +2,7 @@
 import pyarrow.parquet as pq
 import streamlit as st
 
-from pages._shared import breakdown, fmt_ci, int_param, link, param, set_params, setup, slice_rows
+from ui import breakdown, fmt_ci, int_param, link, param, set_params, setup, slice_rows, table_height
 from workbench import charts, runs, slices
 
 ws = setup("Error analysis")
@@ -47,12 +47,18 @@ view = f"{run_id}|{'|'.join(keys)}|{metric}|{bins}|{min_size}"  # a new view sta
 event = st.plotly_chart(charts.slice_chart(table), on_select="rerun", selection_mode="points", key=f"chart|{view}")
 shown = table.slices.drop("where")
 picked = st.dataframe(
-    shown, hide_index=True, on_select="rerun", selection_mode="single-row", key=f"table|{view}", height=320,
+    shown, hide_index=True, on_select="rerun", selection_mode="single-row", key=f"table|{view}",
+    height=table_height(shown.height),
     column_config={"share": st.column_config.NumberColumn(format="percent"),
-                   "n": st.column_config.NumberColumn(format="localized"),
-                   **{c: st.column_config.NumberColumn(format="%.4g")
-                      for c in ("value", "ci_low", "ci_high", "rest_value", "diff")},
-                   **{c: st.column_config.NumberColumn(format="%.2e") for c in ("p_value", "q_value")}})
+                   "n": st.column_config.NumberColumn("rows", format="localized"),
+                   "value": st.column_config.NumberColumn(label, format="%.4g"),
+                   "ci_low": st.column_config.NumberColumn("95% CI low", format="%.4g"),
+                   "ci_high": st.column_config.NumberColumn("95% CI high", format="%.4g"),
+                   "rest_value": st.column_config.NumberColumn("rest of holdout", format="%.4g"),
+                   "diff": st.column_config.NumberColumn("difference", format="%+.4g"),
+                   "p_value": st.column_config.NumberColumn("p", format="%.2e"),
+                   "q_value": st.column_config.NumberColumn("q (BH)", format="%.2e"),
+                   "significant": st.column_config.CheckboxColumn("q < 0.05")})
 st.caption("Click a bar or a table row to see the slice's rows. Intervals: Wilson for rates, t for means, "
            "Hanley-McNeil for ROC AUC; p: slice vs the rest of the holdout; q: Benjamini-Hochberg over the slices.")
 

@@ -2,7 +2,7 @@
 import polars as pl
 import streamlit as st
 
-from pages._shared import link, param, set_params, setup
+from ui import link, param, set_params, setup
 from workbench import catalog, datasets, demo, profile
 from workbench.workspace import WorkbenchError
 

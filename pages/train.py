@@ -3,7 +3,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import streamlit as st
 
-from pages._shared import fmt_ci, link, param, run_diagnostics, set_params, setup
+from ui import fmt_ci, link, param, run_diagnostics, set_params, setup
 from workbench import charts, datasets, demo, metrics, runs, train
 from workbench.workspace import WorkbenchError
 
@@ -27,7 +27,7 @@ def show_run(run: runs.Run) -> None:
     shown = (table.with_columns(cell=pl.struct("value", "ci_low", "ci_high", "best").map_elements(
         lambda r: ("★ " if r["best"] else "") + fmt_ci(r["value"], [r["ci_low"], r["ci_high"]]), return_dtype=pl.String))
         .pivot("metric", index="model", values="cell"))
-    st.dataframe(shown, hide_index=True)
+    st.dataframe(shown.rename(lambda c: charts.METRIC_LABELS.get(c, c)), hide_index=True)
     st.caption("Holdout metrics with 95% intervals; ★ marks the best point value. "
                "Intervals: Wilson (accuracy), t (log loss, Brier, MAE, RMSE), DeLong (ROC AUC), "
                "logit (PR AUC), bootstrap (F1, R²).")

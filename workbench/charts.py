@@ -51,7 +51,7 @@ def calibration_chart(d: Diagnostics) -> go.Figure:
                     error_y=dict(type="data", symmetric=False, array=c["high"] - c["observed"],
                                  arrayminus=c["observed"] - c["low"]),
                     customdata=c["n"], hovertemplate="predicted %{x:.3f}<br>observed %{y:.3f}<br>%{customdata:,} rows")
-    return _layout(fig, "Calibration (deciles of predicted probability, 95% CI)",
+    return _layout(fig, "Calibration (deciles, 95% CI)",
                    "mean predicted probability", "observed positive rate")
 
 
@@ -101,5 +101,6 @@ def slice_chart(st: SliceTable, *, max_slices: int = 40) -> go.Figure:
                   annotation_text=f"overall {overall:.4g}", annotation_position="top")
     fig.update_yaxes(autorange="reversed", type="category")
     shown = f" (worst {max_slices} of {st.slices.height})" if st.slices.height > max_slices else ""
-    return _layout(fig, f"{name} by {' × '.join(st.by)}{shown}; bars: 95% CI; red/green: differs from the rest (q < 0.05)",
+    return _layout(fig, f"{name} by {' × '.join(st.by)}{shown}<br><sup>whiskers: 95% CI · red/green: worse/better "
+                        "than the rest of the holdout (q < 0.05) · grey: no clear difference</sup>",
                    name, " × ".join(st.by), height=max(320, 90 + 24 * t.height))

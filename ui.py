@@ -1,8 +1,9 @@
-"""What every page shares: setup, cached loaders keyed on small values, and URL state.
+"""What every page shares: setup, navigation, cached loaders keyed on small values, URL state.
 
-Each page calls :func:`setup` first, so a page opened directly by its URL on a fresh server
-works: the workspace is opened (and the demo written into an empty one) by whichever page
-runs first. Caches are keyed on the workspace root and immutable ids (a run or dataset
+Each page calls :func:`setup` first. Opened by its URL on a fresh server, Streamlit may run a
+page from ``pages/`` without ``app.py``; setup makes that the same experience: it opens the
+workspace (writing the demo into an empty one) and draws the navigation itself. This module
+lives outside ``pages/`` so that Streamlit never lists it as a page. Caches are keyed on the workspace root and immutable ids (a run or dataset
 version never changes once written), never on large frames.
 """
 from __future__ import annotations
@@ -18,12 +19,17 @@ from workbench import demo, diagnostics, runs, slices
 from workbench.workspace import Workspace, WorkbenchError
 
 PAGES = {"data": "pages/data.py", "train": "pages/train.py", "analysis": "pages/analysis.py"}
+# Streamlit's bundled Material icons: emoji need a font many Linux machines lack
+NAV = (("data", "Data", ":material/table_view:"), ("train", "Train", ":material/model_training:"),
+       ("analysis", "Error analysis", ":material/troubleshoot:"))
+# what each page carries to the others, so moving between pages keeps the current work
+CARRIED = ("dataset", "run")
 _KEPT = "_kept_params"  # URL state carried across page switches in this session
 
 
 def setup(title: str) -> Workspace:
     """Open the workspace (setting up the demo in an empty one) and title the page."""
-    st.set_page_config(page_title=f"{title} · Workbench", page_icon="🔬", layout="wide")
+    st.set_page_config(page_title=f"{title} · Workbench", page_icon=":material/science:", layout="wide")
     try:
         ws = Workspace.open()
     except WorkbenchError as e:
@@ -37,7 +43,11 @@ def setup(title: str) -> Workspace:
             except WorkbenchError as e:
                 st.error(f"Could not set up the demo: {e}")
         st.toast(f"Demo ready: dataset {demo.DATASET!r} predicts whether a flight arrives 15+ minutes late.")
-    st.sidebar.caption(f"Workspace: `{ws.root}`")
+    with st.sidebar:
+        st.markdown("### :material/science: Workbench")
+        for page, label, icon in NAV:
+            link(page, label, icon=icon, **{k: param(k) for k in CARRIED})
+        st.caption(f"Workspace: `{ws.root}`")
     st.title(title)
     return ws
 
@@ -73,13 +83,18 @@ def set_params(**values: Any) -> None:
             kept[key] = str(value)
 
 
-def link(page: str, label: str, **params: Any) -> None:
+def link(page: str, label: str, icon: str | None = None, **params: Any) -> None:
     """A link to another page that carries the current run or dataset along."""
     query = {k: str(v) for k, v in params.items() if v}
     try:
-        st.page_link(PAGES[page], label=label, query_params=query)
+        st.page_link(PAGES[page], label=label, icon=icon, query_params=query)
     except StreamlitAPIException:  # the page runs on its own, without app.py's navigation
         st.markdown(f"[{label}](/{page}?{urlencode(query)})")
+
+
+def table_height(rows: int, *, most: int = 420) -> int:
+    """Pixels for a dataframe of ``rows`` rows and a header, capped at ``most``."""
+    return min(most, 38 + 35 * max(rows, 1))
 
 
 def fmt_ci(value: float | None, ci: Sequence[float] | None) -> str:

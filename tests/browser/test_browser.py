@@ -1,0 +1,100 @@
+"""The workbench as its users meet it: a real server, a real browser, real clicks."""
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from workbench import runs
+
+from conftest import choose, no_exceptions, settle, shoot
+
+PAGES = {"data": "Data", "train": "Train a baseline", "analysis": "Error analysis"}
+
+
+def h1(page) -> str:
+    return page.locator("h1").first.inner_text()
+
+
+def test_demo_from_an_empty_workspace_to_a_trained_run(page, fresh_server, tmp_path):
+    server = fresh_server()
+    page.goto(server.url)
+    settle(page)
+    assert h1(page) == "Data"
+    assert page.get_by_text("flights · 336,776 rows").is_visible()
+    shoot(page, "data")
+    page.get_by_role("link", name="Train").first.click()
+    settle(page)
+    assert h1(page) == "Train a baseline"
+    choose(page, "Split", "time: latest 20% held out")
+    page.get_by_role("button", name="Train").click()
+    page.get_by_text("Run 20").wait_for(timeout=120_000)
+    settle(page)
+    no_exceptions(page)
+    charts = page.locator("[data-testid='stPlotlyChart']")
+    charts.nth(2).wait_for()
+    assert charts.count() == 3  # ROC, PR, calibration
+    shoot(page, "train")
+    [run] = runs.list_runs(runs.Workspace.open(tmp_path))
+    assert parse_qs(urlparse(page.url).query)["run"] == [run.run_id]
+    assert run.info["split"]["kind"] == "time"
+
+
+def test_slice_breakdown_and_a_click_on_a_bar_opens_its_rows(page, demo_server):
+    page.goto(f"{demo_server.url}/analysis")
+    settle(page)
+    choose(page, "Slice by", "origin")
+    assert page.get_by_text("3 slices").is_visible()
+    chart = page.locator("[data-testid='stPlotlyChart']")
+    bars = chart.locator("g.point path")
+    assert bars.count() == 3
+    bars.first.click(force=True)
+    settle(page)
+    heading = page.get_by_role("heading", name="Rows where origin =")
+    heading.wait_for()
+    no_exceptions(page)
+    assert "slice=0" in page.url
+    shoot(page, "analysis")
+
+
+@pytest.mark.parametrize("path", list(PAGES))
+def test_every_page_opens_by_its_url_on_a_fresh_server(page, fresh_server, trained_demo, path):
+    server = fresh_server(trained_demo.root)
+    page.goto(f"{server.url}/{path}")
+    settle(page)
+    no_exceptions(page)
+    assert h1(page) == PAGES[path]
+    nav = page.locator("[data-testid='stSidebar']").inner_text()
+    assert all(label in nav for label in ("Data", "Train", "Error analysis"))
+
+
+def test_a_copied_link_reopens_the_same_view(page, browser, demo_server):
+    page.goto(f"{demo_server.url}/analysis")
+    settle(page)
+    choose(page, "Slice by", "carrier")
+    choose(page, "Metric", "log loss")
+    page.locator("[data-testid='stDataFrame']").first.wait_for()
+    bars = page.locator("[data-testid='stPlotlyChart'] g.point path")
+    bars.nth(1).click(force=True)
+    settle(page)
+    title = page.get_by_role("heading", name="Rows where carrier =").inner_text()
+    link = page.url
+    assert {"run", "by", "metric", "slice"} <= set(parse_qs(urlparse(link).query))
+
+    other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    other.goto(link)
+    settle(other)
+    no_exceptions(other)
+    assert other.get_by_role("heading", name="Rows where carrier =").inner_text() == title
+    assert other.get_by_text("log loss", exact=True).first.is_visible()
+    other.context.close()
+
+
+def test_errors_are_messages_in_the_page(page, demo_server):
+    page.goto(demo_server.url)
+    settle(page)
+    editor = page.locator("textarea").first
+    editor.fill("SELECT * FROM no_such_table")
+    page.get_by_role("button", name="Preview").click()
+    settle(page)
+    alert = page.locator("[data-testid='stAlert']").filter(has_text="SQL error")
+    assert "Catalog Error" in alert.inner_text()
+    no_exceptions(page)
