@@ -75,7 +75,6 @@ def step_pandas_size(root: str) -> dict:
 
 
 def _training_inputs(root: str):
-    import numpy as np
     import polars as pl
     import pyarrow.parquet as pq
     from workbench import features, train

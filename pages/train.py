@@ -1,6 +1,5 @@
 """Train: LightGBM beside trivial and linear baselines on a dataset, with holdout metrics and charts."""
 import polars as pl
-import pyarrow.parquet as pq
 import streamlit as st
 
 from ui import fmt_ci, link, param, run_diagnostics, set_params, setup

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench import datasets, demo, synthetic, train
+from helpers import synthetic_ws
+from workbench import demo, train
 from workbench.workspace import Workspace
 
 DATA = Path(__file__).parent / "data"
@@ -15,13 +16,6 @@ def tiny_ws(tmp_path) -> Workspace:
     shutil.copy(DATA / "loans.parquet", tmp_path / "loans.parquet")
     shutil.copytree(DATA / "events", tmp_path / "events")
     return Workspace.open(tmp_path)
-
-
-def synthetic_ws(root: Path, rows: int, task: str, seed: int = 0) -> Workspace:
-    ws = Workspace.open(root)
-    synthetic.write(root / "source.parquet", rows, numeric=6, text=3, task=task, seed=seed)
-    datasets.build(ws, "synth", "SELECT * FROM source")
-    return ws
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from conftest import synthetic_ws
+from helpers import synthetic_ws
 
 
 def cli(*args, ws=None):

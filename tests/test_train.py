@@ -1,7 +1,6 @@
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from sklearn import metrics as skm
 
@@ -9,7 +8,7 @@ from workbench import datasets, train
 from workbench.train import TrainSpec
 from workbench.workspace import WorkbenchError
 
-from conftest import synthetic_ws
+from helpers import synthetic_ws
 
 
 @pytest.mark.parametrize("values, task", [

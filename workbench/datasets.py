@@ -18,8 +18,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from workbench.workspace import (Workspace, WorkbenchError, check_name, fetch_row, quote,
-                                 sql_literal, staging_dir, write_json)
+from workbench.workspace import (Workspace, WorkbenchError, check_name, fetch_row, sql_literal, staging_dir, write_json)
 
 META = "dataset.json"
 DATA = "data.parquet"

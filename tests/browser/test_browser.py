@@ -5,7 +5,7 @@ import pytest
 
 from workbench import runs
 
-from conftest import choose, no_exceptions, settle, shoot
+from harness import choose, no_exceptions, settle, shoot
 
 PAGES = {"data": "Data", "train": "Train a baseline", "analysis": "Error analysis"}
 
