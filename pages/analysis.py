@@ -43,44 +43,50 @@ if table.slices.is_empty():
     st.warning(f"No slice has at least {int(min_size)} rows; lower 'Min rows'.")
     st.stop()
 
-view = f"{run_id}|{'|'.join(keys)}|{metric}|{bins}|{min_size}"  # a new view starts with no selection
-event = st.plotly_chart(charts.slice_chart(table), on_select="rerun", selection_mode="points", key=f"chart|{view}")
-shown = table.slices.drop("where")
-picked = st.dataframe(
-    shown, hide_index=True, on_select="rerun", selection_mode="single-row", key=f"table|{view}",
-    height=table_height(shown.height),
-    column_config={"share": st.column_config.NumberColumn(format="percent"),
-                   "n": st.column_config.NumberColumn("rows", format="localized"),
-                   "value": st.column_config.NumberColumn(label, format="%.4g"),
-                   "ci_low": st.column_config.NumberColumn("95% CI low", format="%.4g"),
-                   "ci_high": st.column_config.NumberColumn("95% CI high", format="%.4g"),
-                   "rest_value": st.column_config.NumberColumn("rest of holdout", format="%.4g"),
-                   "diff": st.column_config.NumberColumn("difference", format="%+.4g"),
-                   "p_value": st.column_config.NumberColumn("p", format="%.2e"),
-                   "q_value": st.column_config.NumberColumn("q (BH)", format="%.2e"),
-                   "significant": st.column_config.CheckboxColumn("q < 0.05")})
-st.caption("Click a bar or a table row to see the slice's rows. Intervals: Wilson for rates, t for means, "
-           "Hanley-McNeil for ROC AUC; p: slice vs the rest of the holdout; q: Benjamini-Hochberg over the slices.")
 
-selected = None
-points = event.selection.points if event else []
-if points:
-    selected = int(points[0].get("customdata", points[0].get("point_index", 0)))
-elif picked and picked.selection.rows:
-    selected = int(picked.selection.rows[0])
-elif param("slice") is not None:
-    selected = int_param("slice", -1, 0, table.slices.height - 1)
-    selected = None if selected < 0 else selected
-if selected is not None and selected < table.slices.height:
-    row = table.slices.row(selected, named=True)
-    set_params(slice=selected)
-    name = " and ".join(f"{c} = {row[c]}" for c in keys)
-    rows, count = slice_rows(str(ws.root), run_id, row["where"])
-    st.subheader(f"Rows where {name}")
-    st.caption(f"{count:,} holdout rows · {label} {fmt_ci(row['value'], [row['ci_low'], row['ci_high']])} vs "
-               f"{row['rest_value']:.4g} on the rest · worst errors (highest loss) first, {rows.height} shown")
-    st.code(f"SELECT * FROM read_parquet('{run.predictions}')\nWHERE {row['where']}\nORDER BY _loss DESC", language="sql")
-    first = [c for c in ("_label", "_pred", "_score", "_loss", "_correct") if c in rows.columns]
-    st.dataframe(rows.select(first + [c for c in rows.columns if c not in first]), hide_index=True)
-else:
-    set_params(slice=None)
+@st.fragment
+def slices_view(table: slices.SliceTable, view: str) -> None:
+    """Chart, table and the chosen slice's rows. A fragment: a click reruns only this part."""
+    event = st.plotly_chart(charts.slice_chart(table), on_select="rerun", selection_mode="points", key=f"chart|{view}")
+    shown = table.slices.drop("where")
+    picked = st.dataframe(
+        shown, hide_index=True, on_select="rerun", selection_mode="single-row", key=f"table|{view}",
+        height=table_height(shown.height),
+        column_config={"share": st.column_config.NumberColumn(format="percent"),
+                       "n": st.column_config.NumberColumn("rows", format="localized"),
+                       "value": st.column_config.NumberColumn(label, format="%.4g"),
+                       "ci_low": st.column_config.NumberColumn("95% CI low", format="%.4g"),
+                       "ci_high": st.column_config.NumberColumn("95% CI high", format="%.4g"),
+                       "rest_value": st.column_config.NumberColumn("rest of holdout", format="%.4g"),
+                       "diff": st.column_config.NumberColumn("difference", format="%+.4g"),
+                       "p_value": st.column_config.NumberColumn("p", format="%.2e"),
+                       "q_value": st.column_config.NumberColumn("q (BH)", format="%.2e"),
+                       "significant": st.column_config.CheckboxColumn("q < 0.05")})
+    st.caption("Click a bar or a table row to see the slice's rows. Intervals: Wilson for rates, t for means, "
+               "Hanley-McNeil for ROC AUC; p: slice vs the rest of the holdout; q: Benjamini-Hochberg over the slices.")
+
+    selected = None
+    points = event.selection.points if event else []
+    if points:
+        selected = int(points[0].get("customdata", points[0].get("point_index", 0)))
+    elif picked and picked.selection.rows:
+        selected = int(picked.selection.rows[0])
+    elif param("slice") is not None:
+        selected = int_param("slice", -1, 0, table.slices.height - 1)
+        selected = None if selected < 0 else selected
+    if selected is not None and selected < table.slices.height:
+        row = table.slices.row(selected, named=True)
+        set_params(slice=selected)
+        name = " and ".join(f"{c} = {row[c]}" for c in keys)
+        rows, count = slice_rows(str(ws.root), run_id, row["where"])
+        st.subheader(f"Rows where {name}")
+        st.caption(f"{count:,} holdout rows · {label} {fmt_ci(row['value'], [row['ci_low'], row['ci_high']])} vs "
+                   f"{row['rest_value']:.4g} on the rest · worst errors (highest loss) first, {rows.height} shown")
+        st.code(f"SELECT * FROM read_parquet('{run.predictions}')\nWHERE {row['where']}\nORDER BY _loss DESC", language="sql")
+        first = [c for c in ("_label", "_pred", "_score", "_loss", "_correct") if c in rows.columns]
+        st.dataframe(rows.select(first + [c for c in rows.columns if c not in first]), hide_index=True)
+    else:
+        set_params(slice=None)
+
+
+slices_view(table, f"{run_id}|{'|'.join(keys)}|{metric}|{bins}|{min_size}")  # a new view starts unselected

@@ -75,7 +75,7 @@ class Catalog:
             raise WorkbenchError(f"Cannot read {p.location!r}: {p.message} Fix or remove the file.")
 
 
-def _candidates(ws: Workspace) -> list[tuple[str, str, list[Path], bool]]:
+def candidates(ws: Workspace) -> list[tuple[str, str, list[Path], bool]]:
     """(name, kind, files, hive) for each entry directly in the workspace folder."""
     out = []
     for entry in sorted(ws.root.iterdir()):
@@ -106,7 +106,7 @@ def scan(ws: Workspace) -> Catalog:
     """Discover the workspace's source tables from parquet metadata."""
     con = duckdb.connect()
     tables, problems, seen = [], [], {}
-    for name, kind, files, hive in _candidates(ws):
+    for name, kind, files, hive in candidates(ws):
         location = str(Path(files[0]).relative_to(ws.root)) if kind == "file" else name
         if name in seen:
             problems.append(Problem(location, f"another source is also named {name!r} "

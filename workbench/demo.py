@@ -58,6 +58,6 @@ def setup(ws: Workspace) -> datasets.DatasetVersion:
 
 
 def is_empty(ws: Workspace) -> bool:
-    """True when the workspace has no source tables and no datasets."""
-    cat = catalog.scan(ws)
-    return not cat.tables and not cat.problems and not datasets.list_datasets(ws)
+    """True when the workspace holds no parquet sources and no datasets (a look at the file
+    system only: the app asks on every rerun)."""
+    return not catalog.candidates(ws) and not ws.datasets_dir.is_dir()

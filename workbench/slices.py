@@ -56,14 +56,21 @@ class Binning:
         e = [_fmt(x) for x in self.edges]
         return [f"< {e[0]}"] + [f"[{a}, {b})" for a, b in zip(e, e[1:])] + [f"≥ {e[-1]}"]
 
-    def label_sql(self) -> str:
+    def key_sql(self) -> str:
+        """The grouping key: the value as text, or for a binned column the bin's index (-1 for
+        null), which groups faster than a text label made for every row."""
         c = quote(self.column)
         if not self.binned:
             return f"coalesce(CAST({c} AS VARCHAR), '{NULL_LABEL}')"
-        cases = [f"WHEN {c} IS NULL THEN '{NULL_LABEL}'"]
-        cases += [f"WHEN {c} < {sql_literal(e)} THEN {sql_literal(lab)}"
-                  for e, lab in zip(self.edges, self.labels())]
-        return f"CASE {' '.join(cases)} ELSE {sql_literal(self.labels()[-1])} END"
+        cases = " ".join(f"WHEN {c} < {sql_literal(e)} THEN {i}" for i, e in enumerate(self.edges))
+        return f"CASE WHEN {c} IS NULL THEN -1 {cases} ELSE {len(self.edges)} END"
+
+    def label_keys(self, keys: pl.Series) -> pl.Series:
+        """Readable labels for the grouping keys of :meth:`key_sql`."""
+        if not self.binned:
+            return keys
+        labels = [NULL_LABEL] + self.labels()
+        return keys.replace_strict(list(range(-1, len(self.edges) + 1)), labels, return_dtype=pl.String)
 
     def where(self, label: str) -> str:
         """The SQL predicate that selects the rows of the slice ``label``."""
@@ -157,7 +164,7 @@ def breakdown(run: Run, by: list[str] | tuple[str, ...], *, metric: str | None =
             raise WorkbenchError(f"Unknown column {c!r} in run {run.run_id}; columns: {', '.join(usable)}.")
     binnings = tuple(column_binning(con, src, c, schema[c], bins) for c in by)
     keys = [f"k{i}" for i in range(len(by))]
-    key_sql = ", ".join(f"{b.label_sql()} AS {k}" for b, k in zip(binnings, keys))
+    key_sql = ", ".join(f"{b.key_sql()} AS {k}" for b, k in zip(binnings, keys))
     kind, expr, higher = _ROW[metric]
     y = f"(_label = {sql_literal(run.info.get('positive_class'))})::INT" if task == "binary" else None
     try:
@@ -170,6 +177,7 @@ def breakdown(run: Run, by: list[str] | tuple[str, ...], *, metric: str | None =
                 f"FROM {src}) GROUP BY ALL").pl()
     except duckdb.Error as e:
         raise WorkbenchError(f"Cannot compute {metric} for run {run.run_id}: {str(e).splitlines()[0]}") from None
+    agg = agg.with_columns(b.label_keys(agg[k]).alias(k) for b, k in zip(binnings, keys))
     table, overall = _statistics(agg, kind)
     table = table.rename(dict(zip(keys, by)))
     table = table.with_columns(

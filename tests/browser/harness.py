@@ -32,12 +32,12 @@ def _free_port() -> int:
 class Server:
     """`streamlit run app.py` for one workspace; stopped when the test or module ends."""
 
-    def __init__(self, workspace: Path):
+    def __init__(self, workspace: Path, script: str = "app.py"):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "WORKBENCH_WORKSPACE": str(workspace)}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+            [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
              "--server.address", "127.0.0.1", "--server.port", str(self.port),
              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -1,0 +1,159 @@
+"""Interaction speed in a real browser, on a run whose holdout has 1,000,000 rows.
+
+    python bench/bench_browser.py [--holdout 1000000]
+
+Measures, with Playwright and Debian's Chromium against `streamlit run app.py`:
+- the app's first load: a fresh server, and a new tab on a warm server, until the slice chart shows;
+- changing the slice column (20 times, each a breakdown not computed before) until the chart
+  shows the new column;
+- clicking a bar (20 times, different slices) until that slice's rows are on screen;
+- the demo: from clicking Train on 327,346 flights to the result on screen.
+Prints median and 95th percentile.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
+
+from harness import READY, Server, choose, launch, settle  # noqa: E402
+from workbench import datasets, demo, synthetic, train  # noqa: E402
+from workbench.workspace import Workspace  # noqa: E402
+
+CHART_HAS = """([text]) => [...document.querySelectorAll("[data-testid='stPlotlyChart'] .gtitle")]
+    .some(e => e.textContent.includes(text))
+    && document.querySelector("[data-testid='stApp']").dataset.testScriptState === 'notRunning'"""
+
+
+def p95(xs: list[float]) -> float:
+    return sorted(xs)[max(0, int(round(0.95 * len(xs))) - 1)]
+
+
+def summary(name: str, xs: list[float], goal: str) -> None:
+    print(f"{name:<38} median {statistics.median(xs) * 1000:6.0f} ms   p95 {p95(xs) * 1000:6.0f} ms   "
+          f"max {max(xs) * 1000:6.0f} ms   (n={len(xs)}; goal: {goal})")
+
+
+def big_run(root: Path, holdout: int) -> str:
+    """A run trained on about holdout / 5 rows whose holdout (marked 'test') has about ``holdout`` rows."""
+    ws = Workspace.open(root)
+    synthetic.write(root / "source.parquet", holdout * 6 // 5, numeric=14, text=4, seed=1)
+    datasets.build(ws, "big", "SELECT *, CASE WHEN hash(x0) % 6 = 0 THEN 'train' ELSE 'test' END AS fold "
+                              "FROM source")
+    t = time.perf_counter()
+    run = train.train(ws, train.TrainSpec("big", "y", split="column:fold"))
+    print(f"run: {run.info['split']['n_train']:,} train / {run.info['split']['n_holdout']:,} holdout rows, "
+          f"trained in {time.perf_counter() - t:.1f} s")
+    return run.run_id
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--holdout", type=int, default=1_000_000)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        root = Path(tmp)
+        run_id = big_run(root, args.holdout)
+        browser = launch(p)
+        url_path = f"/analysis?run={run_id}&by=c0"
+
+        t = time.perf_counter()
+        server = Server(root)
+        started = time.perf_counter() - t
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        t = time.perf_counter()
+        page.goto(server.url + url_path)
+        page.wait_for_function(CHART_HAS, arg=["by c0"], timeout=120_000)
+        fresh = time.perf_counter() - t
+        warm = []
+        for _ in range(5):
+            tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+            t = time.perf_counter()
+            tab.goto(server.url + url_path)
+            tab.wait_for_function(CHART_HAS, arg=["by c0"], timeout=60_000)
+            warm.append(time.perf_counter() - t)
+            tab.close()
+        hello = root / "hello.py"
+        hello.write_text("import streamlit as st\nst.write('hello')\n")
+        floor_server, floor = Server(root, str(hello)), []
+        for _ in range(5):
+            tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+            t = time.perf_counter()
+            tab.goto(floor_server.url)
+            tab.get_by_text("hello").wait_for()
+            tab.wait_for_selector(READY)
+            floor.append(time.perf_counter() - t)
+            tab.close()
+        floor_server.stop()
+        print(f"first load, fresh server: {fresh:.2f} s after the server answered (server start {started:.1f} s); "
+              f"new tab on a warm server: median {statistics.median(warm):.2f} s (goal < 3 s); "
+              f"a one-line Streamlit page in the same browser: median {statistics.median(floor):.2f} s")
+
+        columns = [f"x{i}" for i in range(10)] + [f"c{i}" for i in range(1, 4)] + [f"x{i}" for i in range(10, 14)] + ["c0", "ts", "x0"]
+        changes = []
+        for i, col in enumerate(columns[:20]):
+            if col == "c0" or (col == "x0" and i > 0):  # a different metric makes these new breakdowns too
+                choose(page, "Metric", "log loss")
+            box = page.locator("[data-testid='stSelectbox']").filter(has=page.get_by_text("Slice by", exact=True))
+            box.first.click()
+            option = page.get_by_role("option", name=col, exact=True)
+            t = time.perf_counter()
+            option.click()
+            page.wait_for_function(CHART_HAS, arg=[f"by {col}"], timeout=60_000)
+            changes.append(time.perf_counter() - t)
+        summary("change the slice column (not cached)", changes, "p95 < 0.5 s")
+
+        choose(page, "Slice by", "c0")
+        choose(page, "and by", "x1")
+        settle(page)
+        clicks = []
+        bars = page.locator("[data-testid='stPlotlyChart'] g.point path")
+        bars.first.wait_for()
+        print(f"slices shown: {bars.count()}")
+        for i in range(min(20, bars.count())):
+            before = page.get_by_role("heading", name="Rows where").all_inner_texts()
+            page.wait_for_timeout(500)  # as a user pauses between clicks; lets the chart finish redrawing
+            t = time.perf_counter()
+            bars.nth(i).click(force=True)
+            try:
+                page.wait_for_function(
+                """([before]) => { const h = [...document.querySelectorAll('h3')].map(e => e.textContent)
+                       .filter(x => x.startsWith('Rows where')); return h.length && h[0] !== before
+                       && document.querySelector("[data-testid='stApp']").dataset.testScriptState === 'notRunning'; }""",
+                arg=[before[0] if before else ""], timeout=30_000)
+            except Exception:
+                page.screenshot(path="/tmp/bench_click_fail.png")
+                print("headings:", page.evaluate("[...document.querySelectorAll('h3')].map(e => e.textContent)"), page.url)
+                raise
+            clicks.append(time.perf_counter() - t)
+        summary("click a bar -> the slice's rows", clicks, "p95 < 0.5 s")
+        server.stop()
+
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        ws = Workspace.open(tmp)
+        demo.setup(ws)
+        browser = launch(p)
+        server = Server(ws.root)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server.url + "/train")
+        settle(page)
+        choose(page, "Split", "time: latest 20% held out")
+        t = time.perf_counter()
+        page.get_by_role("button", name="Train").click()
+        page.locator("[data-testid='stPlotlyChart']").nth(2).wait_for(timeout=120_000)
+        page.wait_for_selector(READY)
+        print(f"demo: click Train -> metrics and charts on screen: {time.perf_counter() - t:.1f} s "
+              f"(327,346 flights; goal < 30 s)")
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
