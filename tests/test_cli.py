@@ -47,6 +47,10 @@ def test_the_whole_loop_in_json(tmp_path):
     first = sl["slices"][0]
     assert set(first["filters"]) == {"c0", "x0"} and len(first["ci"]) == 2
     assert {"n", "share", "value", "p_value"} <= set(first)
+    found = ok_json("discover", run["run_id"], "--k", "3", "--alpha", "0.95", "--min-support", "10",
+                    "--error", "misclassification", "--confirm", ws=ws)
+    assert 0 < found["n"] < run["n_holdout"] and found["candidates_evaluated"] > 0  # found on half
+    assert {"filters", "where", "size", "error", "score", "ci", "p_value", "q_value", "confirmed"} <= set(found["slices"][0])
 
 
 def test_text_output_is_readable(tmp_path):
@@ -71,6 +75,7 @@ BAD = [
     (["slices", "../../etc", "--by", "c0"], "Unknown run '../../etc'"),
     (["train", "synth"], "the following arguments are required: --target"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
+    (["discover", "nope"], "Unknown run 'nope'"),
 ]
 
 

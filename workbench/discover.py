@@ -210,10 +210,10 @@ def _check(run: Run, *, k, max_level, alpha, min_support, error, bins) -> None:
 def _mean_stats(size, err, sq, total_n, total_err, total_sq, *, rate: bool):
     """Mean error, 95% interval, rest mean and one-sided p (slice errs more than the rest)."""
     size, err, sq = (np.asarray(a, float) for a in (size, err, sq))
-    mean = err / size
     rest_n = total_n - size
-    rest = (total_err - err) / rest_n
     with np.errstate(invalid="ignore", divide="ignore"):
+        mean = err / size
+        rest = (total_err - err) / rest_n
         if rate:
             lo, hi = metrics.wilson_interval(err, size)
             pooled = total_err / total_n
@@ -250,7 +250,7 @@ def _statistics(lattice: sliceline.Lattice, features: list[Feature], e: np.ndarr
         "items": [r["items"] for r in rows],
         "size": ts[:, 1].astype(np.int64), "error": mean, "score": ts[:, 0],
         "ci_low": lo, "ci_high": hi, "rest_error": rest,
-        "lift": mean / rest, "p_value": p, "q_value": q_all[ts[:, 4].astype(np.int64)] if len(ts) else [],
+        "lift": np.divide(mean, rest, out=np.full(len(mean), np.nan), where=rest > 0), "p_value": p, "q_value": q_all[ts[:, 4].astype(np.int64)] if len(ts) else [],
     }, schema_overrides={"filters": pl.Struct({"column": pl.List(pl.String), "value": pl.List(pl.String)}),
                          "items": pl.List(pl.Int64), "size": pl.Int64}).with_columns(pl.col(pl.Float64).fill_nan(None))
 
