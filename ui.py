@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from workbench import demo, diagnostics, runs, slices
+from workbench import demo, diagnostics, discover, runs, slices
 from workbench.workspace import Workspace, WorkbenchError
 
 PAGES = {"data": "pages/data.py", "train": "pages/train.py", "analysis": "pages/analysis.py"}
@@ -110,6 +110,15 @@ def fmt_ci(value: float | None, ci: Sequence[float] | None) -> str:
 def breakdown(root: str, run_id: str, by: tuple[str, ...], metric: str, bins: int, min_size: int) -> slices.SliceTable:
     run = runs.load_run(Workspace(Path(root)), run_id)
     return slices.breakdown(run, by, metric=metric, bins=bins, min_size=min_size)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def discovered(root: str, run_id: str, settings: tuple):
+    """Slice discovery for a run, cached on the run id and the search settings."""
+    k, level, alpha, support, error, binner, confirm = settings
+    run = runs.load_run(Workspace(Path(root)), run_id)
+    return discover.discover(run, k=k, max_level=level, alpha=alpha, min_support=support, error=error,
+                             binner=binner, confirm=confirm)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -2,8 +2,10 @@
 import pyarrow.parquet as pq
 import streamlit as st
 
-from ui import breakdown, fmt_ci, int_param, link, param, set_params, setup, slice_rows, table_height
+from ui import (breakdown, discovered, fmt_ci, int_param, link, param, set_params, setup, slice_rows,
+                table_height)
 from workbench import charts, runs, slices
+from workbench.workspace import WorkbenchError
 
 ws = setup("Error analysis")
 all_runs = {r.run_id: r for r in runs.list_runs(ws)}
@@ -21,27 +23,56 @@ columns = [f.name for f in schema if not f.name.startswith("_")]
 text_cols = [f.name for f in schema if not f.name.startswith("_") and str(f.type) in ("string", "large_string")]
 metric_names = slices.SLICE_METRICS[run.task]
 
-c1, c2, c3, c4, c5 = st.columns([2, 2, 2, 1, 1])
-by = c1.selectbox("Slice by", columns, index=columns.index(param("by", (text_cols or columns)[0], columns)), key="by")
-second = ["(none)"] + [c for c in columns if c != by]
-by2 = c2.selectbox("and by", second, index=second.index(param("by2", "(none)", second)), key="by2")
-metric = c3.selectbox("Metric", metric_names, format_func=lambda m: charts.METRIC_LABELS.get(m, m),
-                      index=metric_names.index(param("metric", metric_names[0], metric_names)), key="metric")
-bins = c4.number_input("Bins", 2, 50, int_param("bins", 5, 2, 50), help="Quantile bins for numeric and time columns.", key="bins")
-min_size = c5.number_input("Min rows", 1, 1_000_000, int_param("min_size", 20, 1, 1_000_000),
-                           help="Hide slices with fewer holdout rows (they still count in 'the rest').", key="min_size")
-keys = (by,) if by2 == "(none)" else (by, by2)
-table = breakdown(str(ws.root), run_id, keys, metric, int(bins), int(min_size))
-set_params(run=run_id, by=by, by2=None if by2 == "(none)" else by2, metric=metric, bins=int(bins),
-           min_size=int(min_size))
-
-label = charts.METRIC_LABELS.get(metric, metric)
-o = table.overall
-st.markdown(f"**{label}** on the whole holdout: {fmt_ci(o['value'], o['ci'])} over {o['n']:,} rows · "
-            f"{table.slices.height} slices · {int(table.slices['significant'].sum())} differ from the rest (q < 0.05)")
-if table.slices.is_empty():
-    st.warning(f"No slice has at least {int(min_size)} rows; lower 'Min rows'.")
-    st.stop()
+@st.fragment
+def problem_slices(run: runs.Run) -> None:
+    """SliceLine over the holdout; a fragment, so its widgets do not rerun the breakdown."""
+    c = st.columns([1, 1, 1, 1, 1, 1])
+    k = c[0].number_input("Slices (k)", 1, 50, 8, key="d_k")
+    level = c[1].number_input("Max predicates", 1, 5, 3, key="d_level")
+    alpha = c[2].slider("Error vs size (α)", 0.05, 1.0, 0.95, 0.05, key="d_alpha",
+                        help="SliceLine's α. The paper's 0.5 favors large slices; 0.95 favors high error.")
+    support = c[3].number_input("Min rows", 1, 1_000_000, 32, key="d_support")
+    kinds = ["loss"] if run.task == "regression" else ["misclassification", "loss"]
+    error = c[4].selectbox("Error", kinds, key="d_error", help="Per-row loss, or 1 for a wrong class.")
+    binner = c[5].selectbox("Numeric bins", ["model", "quantile"], key="d_binner",
+                            help="model: the LightGBM model's strongest split thresholds; quantile: equal-count bins.")
+    confirm = st.checkbox("Confirm on unseen rows: find on one random half of the holdout, test on the other",
+                          value=True, key="d_confirm")
+    settings = (int(k), int(level), float(alpha), float(support), error, binner, confirm)
+    if st.button("Find problem slices", type="primary"):
+        st.session_state[f"found|{run.run_id}"] = settings
+    if st.session_state.get(f"found|{run.run_id}") != settings:
+        st.caption("Set the search and click **Find problem slices**.")
+        return
+    try:
+        with st.spinner("Searching the slice lattice (SliceLine)…"):
+            found = discovered(str(ws.root), run.run_id, settings)
+    except WorkbenchError as e:
+        st.error(str(e))
+        return
+    st.markdown(f"**{found.slices.height} slices** over {found.n:,} rows (mean {error} {found.mean_error:.4g}); "
+                f"{found.candidates_evaluated:,} candidates evaluated in {found.seconds:.1f} s.")
+    if found.slices.is_empty():
+        st.info("No slice scores above 0: raise α to weigh error more than size, or lower 'Min rows'.")
+        return
+    cols = ["predicate", "size", "error", "ci_low", "ci_high", "lift", "q_value"] + (["confirmed", "confirm_error"] if confirm else [])
+    picked = st.dataframe(found.slices.select(cols), hide_index=True, on_select="rerun", selection_mode="single-row",
+                          key=f"found-table|{settings}", height=table_height(found.slices.height), column_config={
+                              "predicate": st.column_config.TextColumn("slice", width="large"),
+                              "size": st.column_config.NumberColumn("rows", format="localized"),
+                              **{c: st.column_config.NumberColumn(c.replace("_", " "), format="%.4g")
+                                 for c in ("error", "ci_low", "ci_high", "lift", "confirm_error")},
+                              "q_value": st.column_config.NumberColumn("q (BH, all candidates)", format="%.2e")})
+    st.caption("error: mean per-row error with 95% CI · lift: error over the rest of the holdout · q: one-sided "
+               "test that the slice errs more than the rest, adjusted over every candidate evaluated · confirmed: "
+               "the same holds on the half it was not found on (q < 0.05). Select a row for its rows.")
+    if picked and picked.selection.rows:
+        row = found.slices.row(picked.selection.rows[0], named=True)
+        rows, count = slice_rows(str(ws.root), run.run_id, row["where"])
+        st.subheader(f"Rows where {row['predicate']}")
+        st.code(f"WHERE {row['where']}", language="sql")
+        st.caption(f"{count:,} holdout rows, worst errors first")
+        st.dataframe(rows, hide_index=True)
 
 
 @st.fragment
@@ -89,4 +120,29 @@ def slices_view(table: slices.SliceTable, view: str) -> None:
         set_params(slice=None)
 
 
-slices_view(table, f"{run_id}|{'|'.join(keys)}|{metric}|{bins}|{min_size}")  # a new view starts unselected
+breakdown_tab, discover_tab = st.tabs(["Breakdown by columns", "Find problem slices"])
+with discover_tab:
+    problem_slices(run)
+with breakdown_tab:
+    c1, c2, c3, c4, c5 = st.columns([2, 2, 2, 1, 1])
+    by = c1.selectbox("Slice by", columns, index=columns.index(param("by", (text_cols or columns)[0], columns)), key="by")
+    second = ["(none)"] + [c for c in columns if c != by]
+    by2 = c2.selectbox("and by", second, index=second.index(param("by2", "(none)", second)), key="by2")
+    metric = c3.selectbox("Metric", metric_names, format_func=lambda m: charts.METRIC_LABELS.get(m, m),
+                          index=metric_names.index(param("metric", metric_names[0], metric_names)), key="metric")
+    bins = c4.number_input("Bins", 2, 50, int_param("bins", 5, 2, 50), help="Quantile bins for numeric and time columns.", key="bins")
+    min_size = c5.number_input("Min rows", 1, 1_000_000, int_param("min_size", 20, 1, 1_000_000),
+                               help="Hide slices with fewer holdout rows (they still count in 'the rest').", key="min_size")
+    keys = (by,) if by2 == "(none)" else (by, by2)
+    table = breakdown(str(ws.root), run_id, keys, metric, int(bins), int(min_size))
+    set_params(run=run_id, by=by, by2=None if by2 == "(none)" else by2, metric=metric, bins=int(bins),
+               min_size=int(min_size))
+
+    label = charts.METRIC_LABELS.get(metric, metric)
+    o = table.overall
+    st.markdown(f"**{label}** on the whole holdout: {fmt_ci(o['value'], o['ci'])} over {o['n']:,} rows · "
+                f"{table.slices.height} slices · {int(table.slices['significant'].sum())} differ from the rest (q < 0.05)")
+    if table.slices.is_empty():
+        st.warning(f"No slice has at least {int(min_size)} rows; lower 'Min rows'.")
+    else:
+        slices_view(table, f"{run_id}|{'|'.join(keys)}|{metric}|{bins}|{min_size}")  # a new view starts unselected

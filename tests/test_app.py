@@ -105,3 +105,13 @@ def test_bad_sql_is_a_message_in_the_page(on_demo):
 def test_unknown_query_params_fall_back_to_defaults(on_demo):
     at = page("pages/analysis.py", run="nope", by="nope", metric="nope", bins="x")
     assert not at.exception
+
+
+def test_find_problem_slices_on_the_demo(on_demo):
+    at = page("pages/analysis.py")
+    at.button[0].click().run()  # Find problem slices, with the app's defaults
+    assert_clean(at)
+    summary = [m.value for m in at.markdown if "candidates evaluated" in m.value]
+    assert summary and "slices** over" in summary[0]
+    [found] = [d.value for d in at.dataframe if "predicate" in d.value.columns]
+    assert len(found) >= 1 and {"predicate", "size", "error", "q_value", "confirmed"} <= set(found.columns)
