@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from workbench import demo, diagnostics, discover, runs, slices
+from workbench import demo, diagnostics, discover, errortree, runs, slices
 from workbench.workspace import Workspace, WorkbenchError
 
 PAGES = {"data": "pages/data.py", "train": "pages/train.py", "analysis": "pages/analysis.py"}
@@ -119,6 +119,13 @@ def discovered(root: str, run_id: str, settings: tuple):
     run = runs.load_run(Workspace(Path(root)), run_id)
     return discover.discover(run, k=k, max_level=level, alpha=alpha, min_support=support, error=error,
                              binner=binner, confirm=confirm)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def grown_tree(root: str, run_id: str, error: str, depth: int, min_rows: int):
+    """The error tree of a run, cached on the run id and its settings."""
+    return errortree.error_tree(runs.load_run(Workspace(Path(root)), run_id), error=error, max_depth=depth,
+                                min_rows=min_rows)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -1,8 +1,9 @@
 """Error analysis: a run's metric by one or two columns, with intervals, and each slice's rows."""
+import polars as pl
 import pyarrow.parquet as pq
 import streamlit as st
 
-from ui import (breakdown, discovered, fmt_ci, int_param, link, param, set_params, setup, slice_rows,
+from ui import (breakdown, discovered, fmt_ci, grown_tree, int_param, link, param, set_params, setup, slice_rows,
                 table_height)
 from workbench import charts, runs, slices
 from workbench.workspace import WorkbenchError
@@ -67,12 +68,45 @@ def problem_slices(run: runs.Run) -> None:
                "test that the slice errs more than the rest, adjusted over every candidate evaluated · confirmed: "
                "the same holds on the half it was not found on (q < 0.05). Select a row for its rows.")
     if picked and picked.selection.rows:
-        row = found.slices.row(picked.selection.rows[0], named=True)
-        rows, count = slice_rows(str(ws.root), run.run_id, row["where"])
-        st.subheader(f"Rows where {row['predicate']}")
-        st.code(f"WHERE {row['where']}", language="sql")
-        st.caption(f"{count:,} holdout rows, worst errors first")
-        st.dataframe(rows, hide_index=True)
+        show_rows(run, found.slices.row(picked.selection.rows[0], named=True))
+
+
+@st.fragment
+def error_tree_view(run: runs.Run) -> None:
+    """A shallow tree fit on each row's error; its nodes open like slices."""
+    c1, c2, c3 = st.columns(3)
+    kinds = ["loss"] if run.task == "regression" else ["misclassification", "loss"]
+    error = c1.selectbox("Error", kinds, key="t_error")
+    depth = c2.number_input("Depth", 1, 6, 3, key="t_depth")
+    min_rows = c3.number_input("Min rows per node", 1, 1_000_000, 32, key="t_min_rows")
+    settings = (error, int(depth), int(min_rows))
+    if st.button("Grow the error tree"):
+        st.session_state[f"tree|{run.run_id}"] = settings
+    if st.session_state.get(f"tree|{run.run_id}") != settings:
+        st.caption("A decision tree fit on each row's error: its nodes are slices. Click **Grow the error tree**.")
+        return
+    with st.spinner("Fitting the error tree…"):
+        nodes = grown_tree(str(ws.root), run.run_id, *settings)
+    shown = nodes.with_columns(node=pl.concat_str(pl.lit("    ").repeat_by(pl.col("depth")).list.join(""),
+                                                  pl.col("predicate").str.split(" and ").list.last()))
+    picked = st.dataframe(shown.select("node", "n", "error", "ci_low", "ci_high", "leaf"), hide_index=True,
+                          on_select="rerun", selection_mode="single-row", key=f"tree|{error}|{depth}|{min_rows}",
+                          height=table_height(shown.height), column_config={
+                              "node": st.column_config.TextColumn("node (each row refines its parent)", width="large"),
+                              "n": st.column_config.NumberColumn("rows", format="localized"),
+                              **{c: st.column_config.NumberColumn(c.replace("_", " "), format="%.4g")
+                                 for c in ("error", "ci_low", "ci_high")}})
+    if picked and picked.selection.rows:
+        show_rows(run, nodes.row(picked.selection.rows[0], named=True))
+
+
+def show_rows(run: runs.Run, row: dict) -> None:
+    """A found slice or tree node: its SQL and its rows, worst errors first."""
+    rows, count = slice_rows(str(ws.root), run.run_id, row["where"])
+    st.subheader(f"Rows where {row['predicate']}")
+    st.code(f"WHERE {row['where']}", language="sql")
+    st.caption(f"{count:,} holdout rows, worst errors first")
+    st.dataframe(rows, hide_index=True)
 
 
 @st.fragment
@@ -120,9 +154,11 @@ def slices_view(table: slices.SliceTable, view: str) -> None:
         set_params(slice=None)
 
 
-breakdown_tab, discover_tab = st.tabs(["Breakdown by columns", "Find problem slices"])
+breakdown_tab, discover_tab, tree_tab = st.tabs(["Breakdown by columns", "Find problem slices", "Error tree"])
 with discover_tab:
     problem_slices(run)
+with tree_tab:
+    error_tree_view(run)
 with breakdown_tab:
     c1, c2, c3, c4, c5 = st.columns([2, 2, 2, 1, 1])
     by = c1.selectbox("Slice by", columns, index=columns.index(param("by", (text_cols or columns)[0], columns)), key="by")

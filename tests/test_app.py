@@ -109,9 +109,20 @@ def test_unknown_query_params_fall_back_to_defaults(on_demo):
 
 def test_find_problem_slices_on_the_demo(on_demo):
     at = page("pages/analysis.py")
-    at.button[0].click().run()  # Find problem slices, with the app's defaults
+    [find] = [b for b in at.button if b.label == "Find problem slices"]
+    find.click().run()  # with the app's defaults
     assert_clean(at)
     summary = [m.value for m in at.markdown if "candidates evaluated" in m.value]
     assert summary and "slices** over" in summary[0]
     [found] = [d.value for d in at.dataframe if "predicate" in d.value.columns]
     assert len(found) >= 1 and {"predicate", "size", "error", "q_value", "confirmed"} <= set(found.columns)
+
+
+def test_error_tree_on_the_demo(on_demo):
+    at = page("pages/analysis.py")
+    [grow] = [b for b in at.button if b.label == "Grow the error tree"]
+    grow.click().run()
+    assert_clean(at)
+    [nodes] = [d.value for d in at.dataframe if "node" in d.value.columns]
+    shown_run = runs.load_run(on_demo, at.selectbox(key="run").value)
+    assert len(nodes) > 1 and nodes["n"].iloc[0] == shown_run.info["split"]["n_holdout"]
