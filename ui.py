@@ -107,9 +107,11 @@ def fmt_ci(value: float | None, ci: Sequence[float] | None) -> str:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def breakdown(root: str, run_id: str, by: tuple[str, ...], metric: str, bins: int, min_size: int) -> slices.SliceTable:
+def breakdown(root: str, run_id: str, by: tuple[str, ...], metric: str, bins: int, min_size: int,
+              saved: tuple[tuple[str, str], ...] = ()) -> slices.SliceTable:
+    """A run's breakdown, cached on small values (saved slices by name and condition)."""
     run = runs.load_run(Workspace(Path(root)), run_id)
-    return slices.breakdown(run, by, metric=metric, bins=bins, min_size=min_size)
+    return slices.breakdown(run, by, metric=metric, bins=bins, min_size=min_size, saved=dict(saved))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -5,7 +5,7 @@ import streamlit as st
 
 from ui import (breakdown, discovered, fmt_ci, grown_tree, int_param, link, param, set_params, setup, slice_rows,
                 table_height)
-from workbench import charts, runs, slices
+from workbench import charts, runs, saved, slices
 from workbench.workspace import WorkbenchError
 
 ws = setup("Error analysis")
@@ -20,7 +20,8 @@ run_id = st.selectbox("Run", ids, index=ids.index(param("run", ids[0], ids)),
                       format_func=lambda i: all_runs[i].label(), key="run")
 run = all_runs[run_id]
 schema = pq.read_schema(run.predictions)
-columns = [f.name for f in schema if not f.name.startswith("_")]
+conditions = saved.applicable(ws, run)  # saved slices usable with this run, as slice:NAME columns
+columns = [f.name for f in schema if not f.name.startswith("_")] + list(conditions)
 text_cols = [f.name for f in schema if not f.name.startswith("_") and str(f.type) in ("string", "large_string")]
 metric_names = slices.SLICE_METRICS[run.task]
 
@@ -101,10 +102,21 @@ def error_tree_view(run: runs.Run) -> None:
 
 
 def show_rows(run: runs.Run, row: dict) -> None:
-    """A found slice or tree node: its SQL and its rows, worst errors first."""
+    """A found slice or tree node: its SQL, a way to save it, and its rows, worst errors first."""
     rows, count = slice_rows(str(ws.root), run.run_id, row["where"])
     st.subheader(f"Rows where {row['predicate']}")
     st.code(f"WHERE {row['where']}", language="sql")
+    with st.form(f"save|{row['where']}", border=False):
+        c1, c2 = st.columns([3, 1])
+        name = c1.text_input("Save this slice as", placeholder="e.g. december_humid",
+                             help="A saved slice becomes a column 'slice:NAME' in the breakdown of any run "
+                                  "that has its columns.")
+        if c2.form_submit_button("Save slice") and name:
+            try:
+                kept = saved.save(ws, name, row["where"], run=run, predicate=row["predicate"])
+                st.success(f"Saved: choose **{kept.column}** under 'Slice by' in the breakdown.")
+            except WorkbenchError as e:
+                st.error(str(e))
     st.caption(f"{count:,} holdout rows, worst errors first")
     st.dataframe(rows, hide_index=True)
 
@@ -170,7 +182,8 @@ with breakdown_tab:
     min_size = c5.number_input("Min rows", 1, 1_000_000, int_param("min_size", 20, 1, 1_000_000),
                                help="Hide slices with fewer holdout rows (they still count in 'the rest').", key="min_size")
     keys = (by,) if by2 == "(none)" else (by, by2)
-    table = breakdown(str(ws.root), run_id, keys, metric, int(bins), int(min_size))
+    table = breakdown(str(ws.root), run_id, keys, metric, int(bins), int(min_size),
+                      tuple((k, conditions[k]) for k in keys if k in conditions))
     set_params(run=run_id, by=by, by2=None if by2 == "(none)" else by2, metric=metric, bins=int(bins),
                min_size=int(min_size))
 

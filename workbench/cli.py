@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric")
     p.add_argument("--bins", type=int, default=5)
     p.add_argument("--min-size", type=int, default=1)
+    p = sub.add_parser("save-slice", parents=[common], help="save a slice (an SQL condition) under a name")
+    p.add_argument("name")
+    p.add_argument("--run", required=True, help="a run whose holdout the condition is checked on")
+    p.add_argument("--where", required=True, help="the condition, e.g. \"carrier = 'EV' AND hour >= 17\"")
+    p.add_argument("--predicate", help="a readable description (default: the condition)")
     p = sub.add_parser("discover", parents=[common], help="find the slices where a run's model errs most (SliceLine)")
     p.add_argument("run")
     p.add_argument("--k", type=int, default=4, help="how many slices (default 4)")
@@ -158,14 +163,20 @@ def run(args: argparse.Namespace) -> tuple[dict, str]:
         out = {"runs": [r.summary() for r in runs.list_runs(ws)]}
         return out, _table(out["runs"], ["run_id", "dataset", "target", "task", "created"])
     if args.command == "slices":
-        from workbench import runs, slices
-        st = slices.breakdown(runs.load_run(ws, args.run), args.by, metric=args.metric,
-                              bins=args.bins, min_size=args.min_size)
+        from workbench import runs, saved, slices
+        run = runs.load_run(ws, args.run)
+        st = slices.breakdown(run, args.by, metric=args.metric, bins=args.bins, min_size=args.min_size,
+                              saved=saved.applicable(ws, run) if any(b.startswith(saved.PREFIX) for b in args.by) else None)
         out = st.to_dict()
         rows = [{**r, "sig": "*" if r["significant"] else ""} for r in st.slices.to_dicts()]
         o = st.overall
         return out, (f"{st.metric} overall {_fmt(o['value'])} {_fmt(o['ci'])} on {o['n']:,} rows\n" +
                      _table(rows, [*st.by, "n", "value", "ci_low", "ci_high", "p_value", "sig"]))
+    if args.command == "save-slice":
+        from workbench import runs, saved
+        kept = saved.save(ws, args.name, args.where, run=runs.load_run(ws, args.run), predicate=args.predicate)
+        out = {"name": kept.name, "column": kept.column, "where": kept.where, "run_id": kept.run_id}
+        return out, f"saved {kept.name}: use --by {kept.column} in slices"
     if args.command == "discover":
         from workbench import discover, runs
         d = discover.discover(runs.load_run(ws, args.run), k=args.k, max_level=args.max_level or None,

@@ -47,12 +47,19 @@ class Binning:
 
     column: str
     edges: tuple[Any, ...] = ()
+    condition: str | None = None  # a saved slice: rows are in it or not
 
     @property
     def binned(self) -> bool:
         return bool(self.edges)
 
+    def _inside(self) -> str:
+        return f"coalesce(({self.condition}), FALSE)"
+
     def labels(self) -> list[str]:
+        if self.condition is not None:
+            name = self.column.removeprefix("slice:")
+            return [f"in {name}", f"not in {name}"]
         e = [_fmt(x) for x in self.edges]
         return [f"< {e[0]}"] + [f"[{a}, {b})" for a, b in zip(e, e[1:])] + [f"≥ {e[-1]}"]
 
@@ -60,6 +67,9 @@ class Binning:
         """The grouping key: the value as text, or for a binned column the bin's index (-1 for
         null), which groups faster than a text label made for every row."""
         c = quote(self.column)
+        if self.condition is not None:
+            inside, outside = self.labels()
+            return f"CASE WHEN {self._inside()} THEN {sql_literal(inside)} ELSE {sql_literal(outside)} END"
         if not self.binned:
             return f"coalesce(CAST({c} AS VARCHAR), '{NULL_LABEL}')"
         cases = " ".join(f"WHEN {c} < {sql_literal(e)} THEN {i}" for i, e in enumerate(self.edges))
@@ -75,6 +85,8 @@ class Binning:
     def where(self, label: str) -> str:
         """The SQL predicate that selects the rows of the slice ``label``."""
         c = quote(self.column)
+        if self.condition is not None:
+            return self._inside() if label == self.labels()[0] else f"NOT {self._inside()}"
         if label == NULL_LABEL:
             return f"{c} IS NULL"
         if not self.binned:
@@ -145,8 +157,12 @@ def column_binning(con: duckdb.DuckDBPyConnection, src: str, column: str, dtype:
 
 
 def breakdown(run: Run, by: list[str] | tuple[str, ...], *, metric: str | None = None,
-              bins: int = 5, min_size: int = 1) -> SliceTable:
-    """The metric of ``run``'s model on each slice of the holdout defined by one or two columns."""
+              bins: int = 5, min_size: int = 1, saved: dict[str, str] | None = None) -> SliceTable:
+    """The metric of ``run``'s model on each slice of the holdout defined by one or two columns.
+
+    ``saved`` maps ``slice:NAME`` to a saved slice's condition (``workbench.saved.applicable``),
+    so a saved slice can be one of the columns."""
+    saved = saved or {}
     task = run.task
     metric = metric or default_metric(task)
     if metric not in SLICE_METRICS[task]:
@@ -160,9 +176,10 @@ def breakdown(run: Run, by: list[str] | tuple[str, ...], *, metric: str | None =
     schema = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
     usable = [c for c in schema if not c.startswith("_")]
     for c in by:
-        if c not in usable:
-            raise WorkbenchError(f"Unknown column {c!r} in run {run.run_id}; columns: {', '.join(usable)}.")
-    binnings = tuple(column_binning(con, src, c, schema[c], bins) for c in by)
+        if c not in usable and c not in saved:
+            raise WorkbenchError(f"Unknown column {c!r} in run {run.run_id}; columns: {', '.join(usable + list(saved))}.")
+    binnings = tuple(Binning(c, condition=saved[c]) if c in saved else column_binning(con, src, c, schema[c], bins)
+                     for c in by)
     keys = [f"k{i}" for i in range(len(by))]
     key_sql = ", ".join(f"{b.key_sql()} AS {k}" for b, k in zip(binnings, keys))
     kind, expr, higher = _ROW[metric]
