@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from workbench.workspace import Workspace, WorkbenchError, fetch_row, quote, sql_literal
+from workbench.workspace import Workspace, WorkbenchError, cursor, fetch_row, quote, sql_literal
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def scan_expression(ws: Workspace, table: Table) -> str:
 
 def scan(ws: Workspace) -> Catalog:
     """Discover the workspace's source tables from parquet metadata."""
-    con = duckdb.connect()
+    con = cursor()
     tables, problems, seen = [], [], {}
     for name, kind, files, hive in candidates(ws):
         location = str(Path(files[0]).relative_to(ws.root)) if kind == "file" else name
@@ -136,10 +136,10 @@ def register_views(ws: Workspace, con: duckdb.DuckDBPyConnection, catalog: Catal
 
     catalog = catalog or scan(ws)
     for t in catalog.tables:
-        con.execute(f"CREATE OR REPLACE VIEW {quote(t.name)} AS SELECT * FROM {scan_expression(ws, t)}")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(t.name)} AS SELECT * FROM {scan_expression(ws, t)}")
     for d in datasets.list_datasets(ws):
         latest = d.versions[-1]
-        con.execute(f"CREATE OR REPLACE VIEW {quote(d.name)} AS "
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(d.name)} AS "
                     f"SELECT * FROM read_parquet({sql_literal(str(latest.path))})")
     return catalog
 

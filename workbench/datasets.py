@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from workbench.workspace import (Workspace, WorkbenchError, check_name, fetch_row, sql_literal, staging_dir, write_json)
+from workbench.workspace import (Workspace, WorkbenchError, check_name, cursor, fetch_row, sql_literal, staging_dir, write_json)
 
 META = "dataset.json"
 DATA = "data.parquet"
@@ -129,7 +129,7 @@ def referenced_tables(sql: str) -> set[str]:
     """Names the query reads as tables, from DuckDB's parse tree (no binding, so no views needed).
 
     CTE names may be among them; callers keep only names they know as tables or datasets."""
-    tree = json.loads(fetch_row(duckdb.connect(), f"SELECT json_serialize_sql({sql_literal(sql)})")[0])
+    tree = json.loads(fetch_row(cursor(), f"SELECT json_serialize_sql({sql_literal(sql)})")[0])
     if tree.get("error"):
         raise WorkbenchError(f"SQL error: Parser Error: {tree.get('error_message', 'cannot parse the query')}")
     names, stack = set(), [tree]
@@ -180,7 +180,7 @@ def build(ws: Workspace, name: str, sql: str) -> DatasetVersion:
     con = ws.connect(cat)
     # Rows may be written in any order unless the SQL says ORDER BY: it lets DuckDB stream
     # with less memory, and the content hash ignores row order anyway.
-    con.execute("SET preserve_insertion_order = false")
+    con.execute("SET SESSION preserve_insertion_order = false")
     existing = next((d for d in list_datasets(ws) if d.name == name), None)
     version = existing.versions[-1].version + 1 if existing else 1
     final = ws.datasets_dir / name / f"v{version:04d}"

@@ -24,7 +24,7 @@ from scipy import stats
 from workbench import metrics, sliceline
 from workbench.runs import Run
 from workbench.slices import NULL_LABEL, Binning, column_binning
-from workbench.workspace import WorkbenchError, quote, sql_literal
+from workbench.workspace import WorkbenchError, cursor, quote, sql_literal
 
 ErrorKind = Literal["loss", "misclassification"]
 Binner = Literal["model", "quantile"]
@@ -162,7 +162,7 @@ def discover(run: Run, *, k: int = sliceline.DEFAULT_K, max_level: int | None = 
     """The top-k slices of ``run``'s holdout where its model errs most, with statistics."""
     started = time.perf_counter()
     _check(run, k=k, max_level=max_level, alpha=alpha, min_support=min_support, error=error, bins=bins)
-    con = duckdb.connect()
+    con = cursor()
     src = f"read_parquet({sql_literal(str(run.predictions))})"
     available = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall() if not r[0].startswith("_")]
     columns = columns or [c for c in run.info["features"] if c in available]

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-import duckdb
 import numpy as np
 import polars as pl
 from sklearn.tree import DecisionTreeRegressor
 
 from workbench import metrics
 from workbench.runs import Run
-from workbench.workspace import WorkbenchError, quote, sql_literal
+from workbench.workspace import WorkbenchError, cursor, quote, sql_literal
 
 MAX_VALUES = 200  # text columns keep their most frequent values; the rest become missing
 FIT_ROWS = 200_000  # the tree is fit on a seeded sample of this many rows; node stats use all rows
@@ -33,7 +32,7 @@ def error_tree(run: Run, *, error: Literal["loss", "misclassification"] = "loss"
         raise WorkbenchError("error='misclassification' needs a classification run; use 'loss' for regression.")
     if max_depth < 1 or min_rows < 1:
         raise WorkbenchError("max_depth and min_rows must be at least 1.")
-    con = duckdb.connect()
+    con = cursor()
     src = f"read_parquet({sql_literal(str(run.predictions))})"
     schema = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
     columns = columns or [c for c in run.info["features"] if c in schema]

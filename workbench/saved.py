@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import duckdb
 
 from workbench.runs import Run
-from workbench.workspace import Workspace, WorkbenchError, check_name, sql_literal, write_json
+from workbench.workspace import Workspace, WorkbenchError, check_name, cursor, sql_literal, write_json
 
 PREFIX = "slice:"
 
@@ -42,7 +42,7 @@ def _check_where(run: Run, where: str, *, count: bool = True) -> int:
     what = "count(*)" if count else "0"
     limit = "" if count else " LIMIT 0"
     try:
-        rows = duckdb.connect().execute(
+        rows = cursor().execute(
             f"SELECT {what} FROM read_parquet({sql_literal(str(run.predictions))}) WHERE {where}{limit}").fetchall()
         return rows[0][0] if rows else 0
     except duckdb.Error as e:

@@ -18,7 +18,7 @@ from scipy import stats
 
 from workbench import metrics
 from workbench.runs import Run
-from workbench.workspace import WorkbenchError, fetch_row, quote, sql_literal
+from workbench.workspace import WorkbenchError, cursor, fetch_row, quote, sql_literal
 
 # metric -> (kind, per-row SQL expression, higher is better); kind decides interval and test
 _ROW = {
@@ -171,7 +171,7 @@ def breakdown(run: Run, by: list[str] | tuple[str, ...], *, metric: str | None =
     by = tuple(by)
     if not 1 <= len(by) <= 2 or len(set(by)) != len(by):
         raise WorkbenchError("Slice by one or two different columns.")
-    con = duckdb.connect()
+    con = cursor()
     src = f"read_parquet({sql_literal(str(run.predictions))})"
     schema = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
     usable = [c for c in schema if not c.startswith("_")]
@@ -287,7 +287,7 @@ def _statistics(agg: pl.DataFrame, kind: str) -> tuple[pl.DataFrame, dict]:
 
 def slice_rows(run: Run, where: str | None, *, limit: int = 200) -> tuple[pl.DataFrame, int]:
     """The holdout rows of one slice, worst errors first, and how many rows the slice has."""
-    con = duckdb.connect()
+    con = cursor()
     src = f"read_parquet({sql_literal(str(run.predictions))})"
     cond = f"WHERE {where}" if where else ""
     try:
