@@ -166,32 +166,37 @@ def slices_view(table: slices.SliceTable, view: str) -> None:
         set_params(slice=None)
 
 
-breakdown_tab, discover_tab, tree_tab = st.tabs(["Breakdown by columns", "Find problem slices", "Error tree"])
-with discover_tab:
-    problem_slices(run)
-with tree_tab:
-    error_tree_view(run)
-with breakdown_tab:
-    c1, c2, c3, c4, c5 = st.columns([2, 2, 2, 1, 1])
-    by = c1.selectbox("Slice by", columns, index=columns.index(param("by", (text_cols or columns)[0], columns)), key="by")
-    second = ["(none)"] + [c for c in columns if c != by]
-    by2 = c2.selectbox("and by", second, index=second.index(param("by2", "(none)", second)), key="by2")
-    metric = c3.selectbox("Metric", metric_names, format_func=lambda m: charts.METRIC_LABELS.get(m, m),
-                          index=metric_names.index(param("metric", metric_names[0], metric_names)), key="metric")
-    bins = c4.number_input("Bins", 2, 50, int_param("bins", 5, 2, 50), help="Quantile bins for numeric and time columns.", key="bins")
-    min_size = c5.number_input("Min rows", 1, 1_000_000, int_param("min_size", 20, 1, 1_000_000),
-                               help="Hide slices with fewer holdout rows (they still count in 'the rest').", key="min_size")
-    keys = (by,) if by2 == "(none)" else (by, by2)
-    table = breakdown(str(ws.root), run_id, keys, metric, int(bins), int(min_size),
-                      tuple((k, conditions[k]) for k in keys if k in conditions))
-    set_params(run=run_id, by=by, by2=None if by2 == "(none)" else by2, metric=metric, bins=int(bins),
-               min_size=int(min_size))
+# Lazy tabs: only the open one runs and renders, and which one is open lives in the URL (?view=).
+breakdown_tab, discover_tab, tree_tab = st.tabs(["Breakdown by columns", "Find problem slices", "Error tree"],
+                                                on_change="rerun", key="view", bind="query-params")
+if discover_tab.open:
+    with discover_tab:
+        problem_slices(run)
+if tree_tab.open:
+    with tree_tab:
+        error_tree_view(run)
+if breakdown_tab.open is not False:
+    with breakdown_tab:
+        c1, c2, c3, c4, c5 = st.columns([2, 2, 2, 1, 1])
+        by = c1.selectbox("Slice by", columns, index=columns.index(param("by", (text_cols or columns)[0], columns)), key="by")
+        second = ["(none)"] + [c for c in columns if c != by]
+        by2 = c2.selectbox("and by", second, index=second.index(param("by2", "(none)", second)), key="by2")
+        metric = c3.selectbox("Metric", metric_names, format_func=lambda m: charts.METRIC_LABELS.get(m, m),
+                              index=metric_names.index(param("metric", metric_names[0], metric_names)), key="metric")
+        bins = c4.number_input("Bins", 2, 50, int_param("bins", 5, 2, 50), help="Quantile bins for numeric and time columns.", key="bins")
+        min_size = c5.number_input("Min rows", 1, 1_000_000, int_param("min_size", 20, 1, 1_000_000),
+                                   help="Hide slices with fewer holdout rows (they still count in 'the rest').", key="min_size")
+        keys = (by,) if by2 == "(none)" else (by, by2)
+        table = breakdown(str(ws.root), run_id, keys, metric, int(bins), int(min_size),
+                          tuple((k, conditions[k]) for k in keys if k in conditions))
+        set_params(run=run_id, by=by, by2=None if by2 == "(none)" else by2, metric=metric, bins=int(bins),
+                   min_size=int(min_size))
 
-    label = charts.METRIC_LABELS.get(metric, metric)
-    o = table.overall
-    st.markdown(f"**{label}** on the whole holdout: {fmt_ci(o['value'], o['ci'])} over {o['n']:,} rows · "
-                f"{table.slices.height} slices · {int(table.slices['significant'].sum())} differ from the rest (q < 0.05)")
-    if table.slices.is_empty():
-        st.warning(f"No slice has at least {int(min_size)} rows; lower 'Min rows'.")
-    else:
-        slices_view(table, f"{run_id}|{'|'.join(keys)}|{metric}|{bins}|{min_size}")  # a new view starts unselected
+        label = charts.METRIC_LABELS.get(metric, metric)
+        o = table.overall
+        st.markdown(f"**{label}** on the whole holdout: {fmt_ci(o['value'], o['ci'])} over {o['n']:,} rows · "
+                    f"{table.slices.height} slices · {int(table.slices['significant'].sum())} differ from the rest (q < 0.05)")
+        if table.slices.is_empty():
+            st.warning(f"No slice has at least {int(min_size)} rows; lower 'Min rows'.")
+        else:
+            slices_view(table, f"{run_id}|{'|'.join(keys)}|{metric}|{bins}|{min_size}")  # a new view starts unselected

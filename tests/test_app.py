@@ -108,7 +108,7 @@ def test_unknown_query_params_fall_back_to_defaults(on_demo):
 
 
 def test_find_problem_slices_on_the_demo(on_demo):
-    at = page("pages/analysis.py")
+    at = page("pages/analysis.py", view="Find problem slices")
     [find] = [b for b in at.button if b.label == "Find problem slices"]
     find.click().run()  # with the app's defaults
     assert_clean(at)
@@ -119,10 +119,11 @@ def test_find_problem_slices_on_the_demo(on_demo):
 
 
 def test_error_tree_on_the_demo(on_demo):
-    at = page("pages/analysis.py")
+    at = page("pages/analysis.py", view="Error tree")
     [grow] = [b for b in at.button if b.label == "Grow the error tree"]
     grow.click().run()
     assert_clean(at)
     [nodes] = [d.value for d in at.dataframe if "node" in d.value.columns]
     shown_run = runs.load_run(on_demo, at.selectbox(key="run").value)
+    assert not [d for d in at.dataframe if "carrier" in d.value.columns]  # the breakdown tab did not run
     assert len(nodes) > 1 and nodes["n"].iloc[0] == shown_run.info["split"]["n_holdout"]

@@ -136,9 +136,10 @@ def encode(run: Run, con: duckdb.DuckDBPyConnection, src: str, columns: list[str
     """Decide how each column is coded, from the holdout and (for ``binner='model'``) the model."""
     schema = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
     thresholds = model_thresholds(run) if binner == "model" else {}
+    rows = run.info["split"]["n_holdout"]
     features = []
     for c in columns:
-        b = column_binning(con, src, c, schema[c], bins)
+        b = column_binning(con, src, c, schema[c], bins, rows=rows)
         if b.binned and binner == "model" and schema[c].upper() in _MODEL_BINNABLE and thresholds.get(c):
             best = sorted(thresholds[c], key=lambda tg: -tg[1])[:bins - 1]
             b = Binning(c, tuple(sorted(t for t, _ in best)))
