@@ -92,3 +92,26 @@ def test_no_error_means_no_slices():
     X, _, _ = planted(0)
     got, scores = ours(X, np.zeros(len(X)), k=3, max_level=3, alpha=0.9, min_support=10)
     assert got == [] and len(scores) == 0
+
+
+def test_top_k_equals_the_package_on_the_demo(demo_ws):
+    """The demo run's features coded as discovery codes them (model bins, nulls their own level),
+    on 6,000 holdout rows (the package needs minutes and gigabytes for all of them)."""
+    from workbench import discover, runs
+    from workbench.workspace import cursor, sql_literal
+
+    run = runs.list_runs(demo_ws)[-1]
+    con = cursor()
+    src = f"read_parquet({sql_literal(str(run.predictions))})"
+    features = discover.encode(run, con, src, run.info["features"], bins=5, binner="model")
+    coded = con.sql(f"SELECT {', '.join(f.code_sql() + f' AS f{i}' for i, f in enumerate(features))}, "
+                    f"_loss AS e FROM {src} ORDER BY _row LIMIT 6000").fetchnumpy()
+    X = np.column_stack([coded[f"f{i}"] for i in range(len(features))]).astype(np.int64)
+    e = coded["e"]
+    for params in (dict(k=4, max_level=2, alpha=0.95, min_support=32), dict(k=6, max_level=3, alpha=0.99, min_support=64)):
+        lattice = sl.find_slices(X, e, [f.domain for f in features], **params)
+        got = [{int(lattice.feature_of[i]): int(lattice.code_of[i]) for i in t} for t in lattice.top]
+        want, want_scores = reference(X, e, **params)
+        assert len(got) >= 1
+        np.testing.assert_allclose(lattice.top_stats[:, 0], want_scores[: len(got)], rtol=1e-9)
+        assert all(g in want for g in got)

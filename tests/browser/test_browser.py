@@ -98,3 +98,27 @@ def test_errors_are_messages_in_the_page(page, demo_server):
     alert = page.locator("[data-testid='stAlert']").filter(has_text="SQL error")
     assert "Catalog Error" in alert.inner_text()
     no_exceptions(page)
+
+
+def test_find_problem_slices_and_save_one(page, demo_server, trained_demo):
+    page.goto(f"{demo_server.url}/analysis?view=Find+problem+slices")
+    settle(page)
+    page.get_by_role("button", name="Find problem slices").click()
+    page.get_by_text("candidates evaluated").wait_for(timeout=120_000)
+    settle(page)
+    no_exceptions(page)
+    table = page.locator("[data-testid='stDataFrame']").first
+    table.wait_for()
+    shoot(page, "discover")
+    # select the first slice with the grid's row checkbox: click at the left edge of the first data row
+    box = table.bounding_box()
+    page.mouse.click(box["x"] + 15, box["y"] + 55)
+    settle(page)
+    heading = page.get_by_role("heading", name="Rows where")
+    heading.wait_for()
+    page.get_by_role("textbox", name="Save this slice as").fill("worst_found")
+    page.get_by_role("button", name="Save slice").click()
+    settle(page)
+    assert page.get_by_text("Saved: choose").is_visible()
+    from workbench import saved
+    assert [s.name for s in saved.list_saved(trained_demo)] == ["worst_found"]
