@@ -56,12 +56,18 @@ def calibration_chart(d: Diagnostics) -> go.Figure:
                    "mean predicted probability", "observed positive rate")
 
 
+def _scatter_by_model(d: Diagnostics, x: str, y: str) -> go.Figure:
+    """One marker trace per model from the residual sample."""
+    fig = go.Figure()
+    for model, part in d.residuals.group_by("model", maintain_order=True):
+        fig.add_scatter(x=part[x], y=part[y], mode="markers", name=model[0], opacity=0.5,
+                        marker=dict(size=4, color=COLORS.get(model[0])))
+    return fig
+
+
 def predicted_vs_actual_chart(d: Diagnostics) -> go.Figure:
     r = d.residuals
-    fig = go.Figure()
-    for model, part in r.group_by("model", maintain_order=True):
-        fig.add_scatter(x=part["actual"], y=part["predicted"], mode="markers", name=model[0], opacity=0.5,
-                        marker=dict(size=4, color=COLORS.get(model[0])))
+    fig = _scatter_by_model(d, "actual", "predicted")
     lo, hi = float(r["actual"].min()), float(r["actual"].max())
     fig.add_scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="predicted = actual",
                     line=dict(color=NEUTRAL, dash="dot"))
@@ -69,11 +75,7 @@ def predicted_vs_actual_chart(d: Diagnostics) -> go.Figure:
 
 
 def residuals_chart(d: Diagnostics) -> go.Figure:
-    r = d.residuals
-    fig = go.Figure()
-    for model, part in r.group_by("model", maintain_order=True):
-        fig.add_scatter(x=part["predicted"], y=part["residual"], mode="markers", name=model[0], opacity=0.5,
-                        marker=dict(size=4, color=COLORS.get(model[0])))
+    fig = _scatter_by_model(d, "predicted", "residual")
     fig.add_hline(y=0, line=dict(color=NEUTRAL, dash="dot"))
     return _layout(fig, "Residuals (actual − predicted) vs predicted", "predicted", "residual")
 

@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 
 from harness import CHROMIUM, Server, launch
-from workbench import demo, train
-from workbench.workspace import Workspace
 
 
 def _missing() -> str | None:
@@ -52,18 +50,10 @@ def page(browser):
     context.close()
 
 
-@pytest.fixture(scope="session")
-def trained_demo(tmp_path_factory) -> Workspace:
-    """The demo workspace with one run on a time split, made through the core."""
-    ws = Workspace.open(tmp_path_factory.mktemp("browser-demo"))
-    demo.setup(ws)
-    train.train(ws, train.TrainSpec(demo.DATASET, demo.TARGET, split="time:time_hour"))
-    return ws
-
-
 @pytest.fixture(scope="module")
-def demo_server(trained_demo):
-    server = Server(trained_demo.root)
+def demo_server(demo_ws):
+    """A server on the demo workspace with a trained run (the demo_ws fixture of tests/conftest.py)."""
+    server = Server(demo_ws.root)
     yield server
     server.stop()
 

@@ -56,8 +56,8 @@ def test_slice_breakdown_and_a_click_on_a_bar_opens_its_rows(page, demo_server):
 
 
 @pytest.mark.parametrize("path", list(PAGES))
-def test_every_page_opens_by_its_url_on_a_fresh_server(page, fresh_server, trained_demo, path):
-    server = fresh_server(trained_demo.root)
+def test_every_page_opens_by_its_url_on_a_fresh_server(page, fresh_server, demo_ws, path):
+    server = fresh_server(demo_ws.root)
     page.goto(f"{server.url}/{path}")
     settle(page)
     no_exceptions(page)
@@ -100,7 +100,7 @@ def test_errors_are_messages_in_the_page(page, demo_server):
     no_exceptions(page)
 
 
-def test_find_problem_slices_and_save_one(page, demo_server, trained_demo):
+def test_find_problem_slices_and_save_one(page, demo_server, demo_ws):
     page.goto(f"{demo_server.url}/analysis?view=Find+problem+slices")
     settle(page)
     page.get_by_role("button", name="Find problem slices").click()
@@ -121,4 +121,4 @@ def test_find_problem_slices_and_save_one(page, demo_server, trained_demo):
     settle(page)
     assert page.get_by_text("Saved: choose").is_visible()
     from workbench import saved
-    assert [s.name for s in saved.list_saved(trained_demo)] == ["worst_found"]
+    assert [s.name for s in saved.list_saved(demo_ws)] == ["worst_found"]
