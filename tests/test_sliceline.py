@@ -3,10 +3,9 @@ import warnings
 
 import numpy as np
 import pytest
+from sliceline.slicefinder import Slicefinder  # a pinned test requirement: missing is a failure
 
 from workbench import sliceline as sl
-
-Slicefinder = pytest.importorskip("sliceline.slicefinder").Slicefinder
 
 
 def planted(seed: int, n: int = 4000, m: int = 6, levels: int = 4, *, loss: bool = False):
