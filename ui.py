@@ -3,8 +3,9 @@
 Each page calls :func:`setup` first. Opened by its URL on a fresh server, Streamlit may run a
 page from ``pages/`` without ``app.py``; setup makes that the same experience: it opens the
 workspace (writing the demo into an empty one) and draws the navigation itself. This module
-lives outside ``pages/`` so that Streamlit never lists it as a page. Caches are keyed on the workspace root and immutable ids (a run or dataset
-version never changes once written), never on large frames.
+lives outside ``pages/`` so that Streamlit never lists it as a page. Caches are keyed on the
+workspace root and immutable ids (a run or dataset version never changes once written), never
+on large frames.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from urllib.parse import urlencode
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from workbench import demo, diagnostics, discover, errortree, runs, slices
+from workbench import datasets, demo, diagnostics, discover, errortree, runs, slices
 from workbench.workspace import Workspace, WorkbenchError
 
 PAGES = {"data": "pages/data.py", "train": "pages/train.py", "analysis": "pages/analysis.py"}
@@ -40,8 +41,10 @@ def setup(title: str) -> Workspace:
                         f"the example dataset {demo.DATASET!r}…"):
             try:
                 demo.setup(ws)
-            except WorkbenchError as e:
-                st.error(f"Could not set up the demo: {e}")
+            except (WorkbenchError, OSError) as e:
+                # another session may have set up the demo at the same moment: then use it
+                if not datasets.list_datasets(ws):
+                    st.error(f"Could not set up the demo: {e}")
         st.toast(f"Demo ready: dataset {demo.DATASET!r} predicts whether a flight arrives 15+ minutes late.")
     with st.sidebar:
         st.markdown("### :material/science: Workbench")
