@@ -91,7 +91,7 @@ def _training_inputs(root: str):
 
 def step_train(root: str, which: str) -> dict:
     import lightgbm as lgb
-    from workbench import train
+    from workbench import features, train
     table, spec, X, y, split, enc = _training_inputs(root)
     params = {**train.DEFAULT_PARAMS, "seed": spec.seed, "objective": "binary"}
     cat_idx = list(range(len(enc.numeric), len(enc.names)))
@@ -100,7 +100,8 @@ def step_train(root: str, which: str) -> dict:
         return train._lightgbm("binary", 2, X, y, split, enc, spec, lambda f, m: None)
 
     def raw():
-        ds = lgb.Dataset(X[split.train], y[split.train], feature_name=enc.names, categorical_feature=cat_idx)
+        ds = lgb.Dataset(X[split.train], y[split.train], feature_name=features.model_names(enc.names),
+                         categorical_feature=cat_idx)
         valid = lgb.Dataset(X[split.valid], y[split.valid], reference=ds)
         return lgb.train(params, ds, num_boost_round=train.NUM_BOOST_ROUND, valid_sets=[valid],
                          callbacks=[lgb.early_stopping(train.EARLY_STOPPING, verbose=False)])

@@ -34,3 +34,34 @@ def test_bad_tree_input(trained):
     _, run = trained["regression"]
     with pytest.raises(WorkbenchError, match="needs a classification run"):
         errortree.error_tree(run, error="misclassification")
+
+
+def test_odd_columns_and_missing_value_splits(tmp_path):
+    """Names with spaces, quotes and accents, a date, a list column, mostly-null columns."""
+    import datetime as dt
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from workbench import datasets, slices, train
+    from workbench.workspace import Workspace
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    missing = rng.random(n) < 0.5
+    pq.write_table(pa.table({
+        "my col": rng.normal(size=n),
+        'quo"te': pa.array(np.where(missing, None, rng.choice(["a", "b"], n)).tolist()),
+        "ünïcode": rng.integers(0, 4, n),
+        "when": pa.array([dt.date(2024, 1, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 300, n)]),
+        "tags": pa.array([["x", "y"][: int(k)] for k in rng.integers(0, 3, n)]),
+        "target": np.where(missing, rng.random(n) < 0.8, rng.random(n) < 0.1),
+    }), tmp_path / "odd.parquet")
+    ws = Workspace.open(tmp_path)
+    datasets.build(ws, "odd_ds", "SELECT * FROM odd")
+    run = train.train(ws, train.TrainSpec("odd_ds", "target"))
+    assert run.info["ignored_columns"] == ["tags"] and 'quo"te' in run.info["features"]
+    assert slices.breakdown(run, ['quo"te', "ünïcode"]).slices["n"].sum() == run.info["split"]["n_holdout"]
+    nodes = errortree.error_tree(run, error="loss", max_depth=2, min_rows=20)
+    assert nodes.filter("leaf")["n"].sum() == run.info["split"]["n_holdout"]

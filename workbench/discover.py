@@ -117,7 +117,8 @@ class Discovery:
 def model_thresholds(run: Run) -> dict[str, list[tuple[float, float]]]:
     """(threshold, total split gain) of every numeric split in the run's LightGBM model."""
     model = lgb.Booster(model_file=str(run.model_path)).dump_model()
-    names = model["feature_names"]
+    column_of = dict(zip(run.info.get("model_feature_names", run.info["features"]), run.info["features"]))
+    names = [column_of.get(n, n) for n in model["feature_names"]]
     gains: dict[str, dict[float, float]] = {}
     stack = [t["tree_structure"] for t in model["tree_info"]]
     while stack:

@@ -10,6 +10,7 @@ and reads as ``carrier in {EV, FL, ...}``.
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Literal
 
 import numpy as np
@@ -93,6 +94,8 @@ def _split(column: str, threshold: float, order: list[str] | None, dtype: str, m
     """Readable and SQL predicates for the two sides of one split; ``missing_left`` None when the
     column had no missing values."""
     q = quote(column)
+    if not np.isfinite(threshold):  # scikit-learn's split of missing values from all the others
+        return (f"{column} is not missing", f"{column} is missing", f"({q} IS NOT NULL)", f"({q} IS NULL)")
     if order is not None:  # text, coded by rank in ``order``
         left = order[: int(np.floor(threshold)) + 1]
         right = order[int(np.floor(threshold)) + 1:]
@@ -102,9 +105,11 @@ def _split(column: str, threshold: float, order: list[str] | None, dtype: str, m
         right_sql = f"CAST({q} AS VARCHAR) NOT IN ({listed(left)}) AND {q} IS NOT NULL"
         left_text, right_text = f"{column} in {shown(left)}", f"{column} in {shown(right) if right else '{other}'}"
     else:
-        value = (f"to_timestamp({threshold!r})::TIMESTAMP" if dtype.upper().startswith(("TIMESTAMP", "DATE"))
-                 else repr(threshold))
-        shown_t = f"{threshold:.4g}"
+        temporal = dtype.upper().startswith(("TIMESTAMP", "DATE"))
+        # times were split as seconds since 1970; say and compare them as times (no time zone)
+        value = f"make_timestamp({int(threshold * 1_000_000)})" if temporal else repr(threshold)
+        shown_t = (datetime.fromtimestamp(threshold, timezone.utc).strftime("%Y-%m-%d %H:%M").removesuffix(" 00:00")
+                   if temporal else f"{threshold:.4g}")
         left_sql, right_sql = f"{q} <= {value}", f"{q} > {value}"
         left_text, right_text = f"{column} ≤ {shown_t}", f"{column} > {shown_t}"
     if missing_left:

@@ -7,6 +7,7 @@ with missing-value indicators and one-hot columns for each categorical's most co
 """
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -108,3 +109,17 @@ class LinearInputs:
         for j, lv in self.levels.items():
             blocks.append(sp.csr_matrix((X[:, j][:, None] == lv[None, :]).astype(np.float64)))
         return sp.hstack(blocks, format="csr")
+
+
+def model_names(columns: list[str]) -> list[str]:
+    """Feature names LightGBM accepts (it refuses JSON special characters such as quotes):
+    letters, digits and underscores, made unique. The run records which column each names."""
+    names, seen = [], set()
+    for c in columns:
+        base = re.sub(r"[^0-9A-Za-z_]", "_", c) or "feature"
+        name, i = base, 1
+        while name in seen:
+            name, i = f"{base}_{i}", i + 1
+        seen.add(name)
+        names.append(name)
+    return names

@@ -172,7 +172,7 @@ def _lightgbm(task, n_classes, X, y, split, enc, spec, progress) -> lgb.Booster:
     if task == "multiclass":
         params["num_class"] = n_classes
     cat_idx = list(range(len(enc.numeric), len(enc.names)))
-    train_set = lgb.Dataset(X[split.train], y[split.train], feature_name=enc.names,
+    train_set = lgb.Dataset(X[split.train], y[split.train], feature_name=features.model_names(enc.names),
                             categorical_feature=cat_idx, free_raw_data=True)
     callbacks = [lambda env: progress(0.1 + 0.7 * (env.iteration + 1) / env.end_iteration,
                                       f"LightGBM: tree {env.iteration + 1}")]
@@ -266,7 +266,8 @@ def fit(table: pa.Table, spec: TrainSpec, progress: Progress | None = None) -> t
     info = {
         "target": spec.target, "task": task, "classes": classes,
         "positive_class": classes[1] if task == "binary" else None,
-        "features": enc.names, "ignored_columns": ignored, "dropped": list(spec.drop),
+        "features": enc.names, "model_feature_names": features.model_names(enc.names),
+        "ignored_columns": ignored, "dropped": list(spec.drop),
         "split": split.info, "seed": spec.seed,
         "params": {**DEFAULT_PARAMS, **spec.params, "num_boost_round": NUM_BOOST_ROUND,
                    "early_stopping_rounds": EARLY_STOPPING},
