@@ -139,6 +139,12 @@ def run_diagnostics(root: str, run_id: str) -> diagnostics.Diagnostics:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
+def slice_vs_rest(root: str, run_id: str, where: str):
+    """A slice's metrics against the rest of the holdout, cached on the run and the condition."""
+    return slices.slice_vs_rest(runs.load_run(Workspace(Path(root)), run_id), where)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
 def slice_rows(root: str, run_id: str, where: str, limit: int = 200):
     return slices.slice_rows(runs.load_run(Workspace(Path(root)), run_id), where, limit=limit)
 

@@ -3,7 +3,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import streamlit as st
 
-from ui import (breakdown, discovered, fmt_ci, grown_tree, int_param, link, param, set_params, setup, slice_rows,
+from ui import (breakdown, discovered, fmt_ci, grown_tree, slice_vs_rest, int_param, link, param, set_params, setup, slice_rows,
                 table_height)
 from workbench import charts, runs, saved, slices
 from workbench.workspace import WorkbenchError
@@ -117,6 +117,15 @@ def show_rows(run: runs.Run, row: dict) -> None:
                 st.success(f"Saved: choose **{kept.column}** under 'Slice by' in the breakdown.")
             except WorkbenchError as e:
                 st.error(str(e))
+    # its breakdown: each of the run's metrics inside the slice and on the rest of the holdout
+    compared = slice_vs_rest(str(ws.root), run.run_id, row["where"])
+    st.dataframe(compared.with_columns(pl.col("metric").replace(charts.METRIC_LABELS)), hide_index=True,
+                 column_config={
+                     "n": st.column_config.NumberColumn("rows in slice", format="localized"),
+                     "value": st.column_config.NumberColumn("in slice", format="%.4g"),
+                     **{c: st.column_config.NumberColumn(c.replace("_", " "), format="%.4g") for c in ("ci_low", "ci_high")},
+                     "rest_value": st.column_config.NumberColumn("rest of holdout", format="%.4g"),
+                     "p_value": st.column_config.NumberColumn("p", format="%.2e")})
     st.caption(f"{count:,} holdout rows, worst errors first")
     st.dataframe(rows, hide_index=True)
 

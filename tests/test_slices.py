@@ -137,3 +137,21 @@ def test_bad_breakdowns(trained, kwargs, message):
     _, run = trained["binary"]
     with pytest.raises(WorkbenchError, match=message):
         slices.breakdown(run, **kwargs)
+
+
+def test_slice_vs_rest_reports_the_inside_rows(trained):
+    """Oracle: each metric inside the slice and on the rest equals scikit-learn on those rows."""
+    _, run = trained["binary"]
+    where = "c0 = 'a' AND x0 > 0"
+    table = slices.slice_vs_rest(run, where)
+    assert table["metric"].to_list() == list(slices.SLICE_METRICS["binary"])
+    frame = pl.read_parquet(run.predictions)
+    con = duckdb.connect()
+    con.register("p", frame.to_arrow())
+    inside = con.sql(f"SELECT * FROM p WHERE {where}").pl()
+    rest = con.sql(f"SELECT * FROM p WHERE NOT ({where})").pl()
+    assert (table["n"] == inside.height).all()
+    for r in table.iter_rows(named=True):
+        for rows, value in ((inside, r["value"]), (rest, r["rest_value"])):
+            y = rows["_label"].cast(pl.Int64).to_numpy()
+            assert value == pytest.approx(ORACLE[r["metric"]](_Frame(rows), y), rel=1e-9)

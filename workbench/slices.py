@@ -325,3 +325,18 @@ def slice_rows(run: Run, where: str | None, *, limit: int = 200) -> tuple[pl.Dat
     except duckdb.Error as e:
         raise WorkbenchError(f"Cannot select rows: {str(e).splitlines()[0]}") from None
     return rows, int(count)
+
+
+INSIDE = "slice:this slice"
+
+
+def slice_vs_rest(run: Run, where: str) -> pl.DataFrame:
+    """Every metric of ``run``'s task inside the rows ``where`` selects and on the rest of the
+    holdout: metric, n (rows inside), value, ci_low, ci_high, rest_value, p_value."""
+    rows = []
+    for metric in SLICE_METRICS[run.task]:
+        table = breakdown(run, [INSIDE], metric=metric, saved={INSIDE: where}).slices
+        inside = table.filter(pl.col(INSIDE) == f"in {INSIDE.removeprefix('slice:')}")
+        if inside.height:
+            rows.append({"metric": metric, **inside.drop(INSIDE, "where").row(0, named=True)})
+    return pl.DataFrame(rows).select("metric", "n", "value", "ci_low", "ci_high", "rest_value", "p_value")

@@ -116,6 +116,10 @@ def test_find_problem_slices_and_save_one(page, demo_server, demo_ws):
     settle(page)
     heading = page.get_by_role("heading", name="Rows where")
     heading.wait_for()
+    no_exceptions(page)
+    # its breakdown: the run's metrics inside the slice against the rest of the holdout
+    assert page.locator("[data-testid='stDataFrame']").count() >= 3
+    shoot(page, "discover-slice")
     page.get_by_role("textbox", name="Save this slice as").fill("worst_found")
     page.get_by_role("button", name="Save slice").click()
     settle(page)
