@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from workbench import datasets, demo, diagnostics, discover, errortree, runs, slices
+from workbench import datasets, demo, diagnostics, discover, errortree, profile, runs, slices
 from workbench.workspace import Workspace, WorkbenchError
 
 PAGES = {"data": "pages/data.py", "train": "pages/train.py", "analysis": "pages/analysis.py"}
@@ -136,6 +136,13 @@ def grown_tree(root: str, run_id: str, error: str, depth: int, min_rows: int):
 @st.cache_data(max_entries=64, show_spinner=False)
 def run_diagnostics(root: str, run_id: str) -> diagnostics.Diagnostics:
     return diagnostics.diagnostics(runs.load_run(Workspace(Path(root)), run_id))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def column_profile(root: str, relation: str, stamp: str) -> profile.Profile:
+    """A table's or dataset's profile; ``stamp`` (file fingerprints or version hash) changes
+    whenever the data does, so a cached profile is never stale."""
+    return profile.profile(Workspace(Path(root)), relation)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)

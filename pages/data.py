@@ -2,8 +2,8 @@
 import polars as pl
 import streamlit as st
 
-from ui import link, param, set_params, setup
-from workbench import catalog, datasets, demo, profile
+from ui import column_profile, link, param, set_params, setup
+from workbench import catalog, datasets, demo
 from workbench.workspace import WorkbenchError
 
 ws = setup("Data")
@@ -79,7 +79,8 @@ if relations:
     target = st.selectbox("Table or dataset", relations, index=relations.index(default))
     set_params(profile=target)
     try:
-        prof = profile.profile(ws, target)
+        stamps = {t.name: str(t.fingerprint) for t in cat.tables} | {d.name: d.versions[-1].hash for d in all_datasets}
+        prof = column_profile(str(ws.root), target, stamps[target])
         shown = prof.columns.with_columns(
             pl.col("top_values").list.eval(
                 pl.element().struct.field("value").fill_null("null") + " (" +
