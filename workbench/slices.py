@@ -2,7 +2,8 @@
 
 One breakdown is one DuckDB ``GROUP BY`` over ``predictions.parquet``: per slice the row count
 and the sums that the metric, its interval and the comparison with the rest of the data need.
-The rest of the data is the total minus the slice, so no second pass is made. Numeric columns
+The rest of the data is the total minus the slice, so no second pass is made. ROC AUC, which
+sums cannot give, takes two sorts in numpy instead (``_auc_groups``). Numeric columns
 with more distinct values than ``bins`` are cut at quantiles; nulls are a slice of their own.
 """
 from __future__ import annotations
