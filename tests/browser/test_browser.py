@@ -19,7 +19,7 @@ def test_demo_from_an_empty_workspace_to_a_trained_run(page, fresh_server, tmp_p
     page.goto(server.url)
     settle(page)
     assert h1(page) == "Data"
-    assert page.get_by_text("flights · 336,776 rows").is_visible()
+    page.get_by_text("flights · 336,776 rows").wait_for()
     shoot(page, "data")
     page.get_by_role("link", name="Train").first.click()
     settle(page)
@@ -42,9 +42,10 @@ def test_slice_breakdown_and_a_click_on_a_bar_opens_its_rows(page, demo_server):
     page.goto(f"{demo_server.url}/analysis")
     settle(page)
     choose(page, "Slice by", "origin")
-    assert page.get_by_text("3 slices").is_visible()
+    page.get_by_text("3 slices").wait_for()
     chart = page.locator("[data-testid='stPlotlyChart']")
     bars = chart.locator("g.point path")
+    bars.nth(2).wait_for()
     assert bars.count() == 3
     bars.first.click(force=True)
     settle(page)
@@ -84,7 +85,7 @@ def test_a_copied_link_reopens_the_same_view(page, browser, demo_server):
     settle(other)
     no_exceptions(other)
     assert other.get_by_role("heading", name="Rows where carrier =").inner_text() == title
-    assert other.get_by_text("log loss", exact=True).first.is_visible()
+    other.get_by_text("log loss", exact=True).first.wait_for()
     other.context.close()
 
 
@@ -118,11 +119,11 @@ def test_find_problem_slices_and_save_one(page, demo_server, demo_ws):
     heading.wait_for()
     no_exceptions(page)
     # its breakdown: the run's metrics inside the slice against the rest of the holdout
-    assert page.locator("[data-testid='stDataFrame']").count() >= 3
+    page.locator("[data-testid='stDataFrame']").nth(2).wait_for()  # found slices, slice vs rest, rows
     shoot(page, "discover-slice")
     page.get_by_role("textbox", name="Save this slice as").fill("worst_found")
     page.get_by_role("button", name="Save slice").click()
     settle(page)
-    assert page.get_by_text("Saved: choose").is_visible()
+    page.get_by_text("Saved: choose").wait_for()
     from workbench import saved
     assert [s.name for s in saved.list_saved(demo_ws)] == ["worst_found"]
