@@ -66,10 +66,20 @@ with st.form("train"):
                              index=columns.index(time_like[0]) if time_like[0] in columns else 0,
                              key=f"split_column|{dataset}")
     drop = st.multiselect("Columns to leave out", [c for c in columns if c != target], key=f"drop|{dataset}")
+    with st.expander("LightGBM settings"):
+        d = train.DEFAULT_PARAMS
+        c1, c2, c3, c4, c5 = st.columns(5)
+        settings = {
+            "learning_rate": c1.number_input("Learning rate", 0.001, 1.0, d["learning_rate"], format="%.3f"),
+            "num_leaves": c2.number_input("Leaves per tree", 2, 4096, d["num_leaves"]),
+            "min_data_in_leaf": c3.number_input("Min rows per leaf", 1, 100_000, d["min_data_in_leaf"]),
+            "num_boost_round": c4.number_input("Max trees", 1, 20_000, train.NUM_BOOST_ROUND),
+            "early_stopping_rounds": c5.number_input("Early stopping (rounds)", 1, 1_000, train.EARLY_STOPPING),
+        }
     submitted = st.form_submit_button("Train", type="primary")
 
 if submitted:
-    spec = train.TrainSpec(dataset, target, task=task, seed=int(seed), drop=tuple(drop),
+    spec = train.TrainSpec(dataset, target, task=task, seed=int(seed), drop=tuple(drop), params=settings,
                            split=split_kind if split_kind == "random" else f"{split_kind}:{split_col}")
     bar = st.progress(0.0, text="Starting…")
     last = [0.0]

@@ -35,7 +35,8 @@ def test_the_whole_loop_in_json(tmp_path):
     prof = ok_json("profile", "small", ws=ws)
     assert {c["name"] for c in prof["columns"]} >= {"x0", "c0", "y"}
     assert {"null_share", "distinct", "min", "max", "mean"} <= set(prof["columns"][0])
-    run = ok_json("train", "small", "--target", "y", "--split", "time:ts", "--drop", "x5", "--seed", "2", ws=ws)
+    run = ok_json("train", "small", "--target", "y", "--split", "time:ts", "--drop", "x5", "--seed", "2",
+                  "--param", "num_leaves=15", "--param", "learning_rate=0.2", ws=ws)
     assert run["task"] == "binary" and run["n_holdout"] > 0 and run["n_train"] > 0
     assert set(run["metrics"]) == {"lightgbm", "trivial", "linear"}
     m = run["metrics"]["lightgbm"]
@@ -76,6 +77,8 @@ BAD = [
     (["train", "synth"], "the following arguments are required: --target"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     (["discover", "nope"], "Unknown run 'nope'"),
+    (["train", "synth", "--target", "y", "--param", "num_leaves"], "Invalid --param 'num_leaves'"),
+    (["train", "synth", "--target", "y", "--param", "num_leaves=-1"], "LightGBM refused the settings"),
 ]
 
 

@@ -121,3 +121,23 @@ def test_fit_takes_an_arrow_table(tmp_path):
     table = pa.table({"a": np.arange(300) % 5, "b": np.arange(300) * 0.1, "y": (np.arange(300) % 5) > 2})
     info, model_text, predictions = train.fit(table, TrainSpec("in-memory", "y"))
     assert info["task"] == "binary" and predictions.num_rows == 60 and model_text.startswith("tree")
+
+
+def test_lightgbm_settings_are_used_and_recorded(tiny_ws):
+    datasets.build(tiny_ws, "d", "SELECT range % 7 AS a, range % 3 AS b, (range * 7919) % 5 > 1 AS y FROM range(600)")
+    run = train.train(tiny_ws, TrainSpec("d", "y", params={"num_leaves": 4, "num_boost_round": 7,
+                                                           "learning_rate": 0.3}))
+    assert run.info["params"]["num_leaves"] == 4 and run.info["params"]["num_boost_round"] == 7
+    assert run.info["best_iteration"] <= 7
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"objective": "poisson"}, "set from the task and seed"),
+    ({"num_boost_round": 0}, "num_boost_round must be a whole number"),
+    ({"num_leaves": -3}, "LightGBM refused the settings"),
+])
+def test_bad_lightgbm_settings(tiny_ws, params, message):
+    datasets.build(tiny_ws, "d", "SELECT range % 7 AS a, (range * 7919) % 5 > 1 AS y FROM range(300)")
+    with pytest.raises(WorkbenchError, match=message):
+        train.train(tiny_ws, TrainSpec("d", "y", params=params))
+    assert not tiny_ws.runs_dir.exists()

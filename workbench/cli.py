@@ -10,7 +10,9 @@ import json
 import math
 import os
 import sys
+import tempfile
 import traceback
+from contextlib import contextmanager
 from typing import Any, Sequence
 
 from workbench.workspace import Workspace, WorkbenchError
@@ -50,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drop", nargs="+", action="extend", default=[], metavar="COL")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--version", type=int, help="dataset version (default: latest)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a LightGBM setting, e.g. learning_rate=0.05, num_leaves=63, num_boost_round=1000")
     sub.add_parser("runs", parents=[common], help="list runs")
     p = sub.add_parser("slices", parents=[common], help="metric by one or two columns")
     p.add_argument("run")
@@ -106,10 +110,46 @@ def _table(rows: list[dict], columns: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+_terminal = sys.stderr  # where progress goes; stays the terminal while native output is captured
+
+
 def _progress(json_mode: bool):
-    if json_mode or not sys.stderr.isatty():
+    if json_mode or not _terminal.isatty():
         return None
-    return lambda fraction, message: print(f"\r{fraction:4.0%} {message:<40}", end="", file=sys.stderr)
+    return lambda fraction, message: print(f"\r{fraction:4.0%} {message:<40}", end="", file=_terminal, flush=True)
+
+
+@contextmanager
+def _native_stderr_dropped():
+    """LightGBM's C++ core writes '[LightGBM] [Fatal] ...' straight to file descriptor 2 before
+    raising; drop what native code writes there, so bad input still ends in one line of ours."""
+    global _terminal
+    sys.stderr.flush()
+    saved = os.dup(2)
+    _terminal = os.fdopen(os.dup(saved), "w")
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            _terminal.close()
+            _terminal = sys.stderr
+
+
+def _setting(text: str) -> tuple[str, object]:
+    """'num_leaves=63' -> ('num_leaves', 63): whole numbers, then numbers, then true/false, else text."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise WorkbenchError(f"Invalid --param {text!r}: write NAME=VALUE, e.g. learning_rate=0.05.")
+    for cast in (int, float):
+        try:
+            return name.strip(), cast(value)
+        except ValueError:
+            pass
+    return name.strip(), {"true": True, "false": False}.get(value.lower(), value)
 
 
 def run(args: argparse.Namespace) -> tuple[dict, str]:
@@ -149,7 +189,8 @@ def run(args: argparse.Namespace) -> tuple[dict, str]:
     if args.command == "train":
         from workbench import train
         spec = train.TrainSpec(args.dataset, args.target, task=args.task, split=args.split,
-                               drop=tuple(args.drop), seed=args.seed, version=args.version)
+                               drop=tuple(args.drop), seed=args.seed, version=args.version,
+                               params=dict(_setting(p) for p in args.param))
         r = train.train(ws, spec, progress=_progress(args.json))
         split = r.info["split"]
         out = {"run_id": r.run_id, "task": r.task, "n_train": split["n_train"],
@@ -195,7 +236,11 @@ def run(args: argparse.Namespace) -> tuple[dict, str]:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        out, text = run(args)
+        if args.command == "train":
+            with _native_stderr_dropped():
+                out, text = run(args)
+        else:
+            out, text = run(args)
     except WorkbenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ and seed give the same metrics.
 from __future__ import annotations
 
 import platform
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -68,6 +69,11 @@ class TrainSpec:
             raise WorkbenchError(f"Invalid split {self.split!r}: use 'random', 'time:COLUMN' or 'column:COLUMN'.")
         if self.task not in ("auto", "binary", "multiclass", "regression"):
             raise WorkbenchError(f"Invalid task {self.task!r}: use auto, binary, multiclass or regression.")
+        for key, value in self.params.items():
+            if key in RESERVED:
+                raise WorkbenchError(f"LightGBM parameter {key!r} is set from the task and seed; leave it out.")
+            if key in ("num_boost_round", "early_stopping_rounds") and (not isinstance(value, int) or value < 1):
+                raise WorkbenchError(f"{key} must be a whole number of at least 1, got {value!r}.")
 
 
 def detect_task(y: pl.Series) -> str:
@@ -166,8 +172,19 @@ def _random(rows: np.ndarray, y: np.ndarray | None, share: float, seed: int) -> 
     return a, b
 
 
+RESERVED = ("objective", "num_class", "seed", "metric")  # set from the task and --seed
+
+
+def lightgbm_settings(spec: TrainSpec) -> tuple[dict, int, int]:
+    """(LightGBM parameters, boosting rounds, early-stopping rounds) for ``spec``."""
+    extra = dict(spec.params)
+    rounds = int(extra.pop("num_boost_round", NUM_BOOST_ROUND))
+    stopping = int(extra.pop("early_stopping_rounds", EARLY_STOPPING))
+    return {**DEFAULT_PARAMS, **extra, "seed": spec.seed}, rounds, stopping
+
+
 def _lightgbm(task, n_classes, X, y, split, enc, spec, progress) -> lgb.Booster:
-    params = {**DEFAULT_PARAMS, **spec.params, "seed": spec.seed}
+    params, rounds, stopping = lightgbm_settings(spec)
     params["objective"] = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}[task]
     if task == "multiclass":
         params["num_class"] = n_classes
@@ -179,9 +196,12 @@ def _lightgbm(task, n_classes, X, y, split, enc, spec, progress) -> lgb.Booster:
     valid_sets = []
     if len(split.valid):
         valid_sets = [lgb.Dataset(X[split.valid], y[split.valid], reference=train_set)]
-        callbacks.append(lgb.early_stopping(EARLY_STOPPING, verbose=False))
-    return lgb.train(params, train_set, num_boost_round=spec.params.get("num_boost_round", NUM_BOOST_ROUND),
-                     valid_sets=valid_sets, callbacks=callbacks)
+        callbacks.append(lgb.early_stopping(stopping, verbose=False))
+    try:
+        return lgb.train(params, train_set, num_boost_round=rounds, valid_sets=valid_sets, callbacks=callbacks)
+    except lgb.basic.LightGBMError as e:
+        reason = re.sub(r" at \S+, line \d+ ?\.?", "", str(e).strip().splitlines()[-1])  # no C++ source path
+        raise WorkbenchError(f"LightGBM refused the settings: {reason}") from None
 
 
 def _linear(task, X, y, split, enc, seed):
@@ -269,8 +289,8 @@ def fit(table: pa.Table, spec: TrainSpec, progress: Progress | None = None) -> t
         "features": enc.names, "model_feature_names": features.model_names(enc.names),
         "ignored_columns": ignored, "dropped": list(spec.drop),
         "split": split.info, "seed": spec.seed,
-        "params": {**DEFAULT_PARAMS, **spec.params, "num_boost_round": NUM_BOOST_ROUND,
-                   "early_stopping_rounds": EARLY_STOPPING},
+        "params": {**lightgbm_settings(spec)[0], "num_boost_round": lightgbm_settings(spec)[1],
+                   "early_stopping_rounds": lightgbm_settings(spec)[2]},
         "best_iteration": int(booster.best_iteration or booster.current_iteration()),
         "encoding": enc.to_dict(), "metrics": scores,
         "timings": {k: round(v, 3) for k, v in timings.items()},
