@@ -63,8 +63,9 @@ def test_every_page_opens_by_its_url_on_a_fresh_server(page, fresh_server, demo_
     settle(page)
     no_exceptions(page)
     assert h1(page) == PAGES[path]
-    nav = page.locator("[data-testid='stSidebar']").inner_text()
-    assert all(label in nav for label in ("Data", "Train", "Error analysis"))
+    sidebar = page.locator("[data-testid='stSidebar']")
+    for label in ("Data", "Train", "Error analysis"):
+        sidebar.get_by_role("link", name=label).wait_for()
 
 
 def test_a_copied_link_reopens_the_same_view(page, browser, demo_server):
