@@ -1,4 +1,5 @@
 """The workbench as its users meet it: a real server, a real browser, real clicks."""
+import re
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -34,7 +35,7 @@ def test_demo_from_an_empty_workspace_to_a_trained_run(page, fresh_server, tmp_p
     assert charts.count() == 3  # ROC, PR, calibration
     shoot(page, "train")
     [run] = runs.list_runs(runs.Workspace.open(tmp_path))
-    assert parse_qs(urlparse(page.url).query)["run"] == [run.run_id]
+    page.wait_for_url(re.compile(f"run={run.run_id}"))
     assert run.info["split"]["kind"] == "time"
 
 
@@ -52,7 +53,7 @@ def test_slice_breakdown_and_a_click_on_a_bar_opens_its_rows(page, demo_server):
     heading = page.get_by_role("heading", name="Rows where origin =")
     heading.wait_for()
     no_exceptions(page)
-    assert "slice=0" in page.url
+    page.wait_for_url(re.compile(r"slice=0"))
     shoot(page, "analysis")
 
 
@@ -78,6 +79,7 @@ def test_a_copied_link_reopens_the_same_view(page, browser, demo_server):
     bars.nth(1).click(force=True)
     settle(page)
     title = page.get_by_role("heading", name="Rows where carrier =").inner_text()
+    page.wait_for_url(re.compile(r"slice=1"))
     link = page.url
     assert {"run", "by", "metric", "slice"} <= set(parse_qs(urlparse(link).query))
 
