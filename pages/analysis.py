@@ -130,9 +130,8 @@ def show_rows(run: runs.Run, row: dict) -> None:
     st.dataframe(rows, hide_index=True)
 
 
-@st.fragment
-def slices_view(table: slices.SliceTable, view: str) -> None:
-    """Chart, table and the chosen slice's rows. A fragment: a click reruns only this part."""
+def slices_view(run: runs.Run, table: slices.SliceTable, keys: tuple[str, ...], label: str, view: str) -> None:
+    """Chart, table and the chosen slice's rows."""
     event = st.plotly_chart(charts.slice_chart(table), on_select="rerun", selection_mode="points", key=f"chart|{view}")
     shown = table.slices.drop("where")
     picked = st.dataframe(
@@ -164,7 +163,7 @@ def slices_view(table: slices.SliceTable, view: str) -> None:
         row = table.slices.row(selected, named=True)
         set_params(slice=selected)
         name = " and ".join(f"{c} = {row[c]}" for c in keys)
-        rows, count = slice_rows(str(ws.root), run_id, row["where"])
+        rows, count = slice_rows(str(ws.root), run.run_id, row["where"])
         st.subheader(f"Rows where {name}")
         st.caption(f"{count:,} holdout rows · {label} {fmt_ci(row['value'], [row['ci_low'], row['ci_high']])} vs "
                    f"{row['rest_value']:.4g} on the rest · worst errors (highest loss) first, {rows.height} shown")
@@ -173,6 +172,35 @@ def slices_view(table: slices.SliceTable, view: str) -> None:
         st.dataframe(rows.select(first + [c for c in rows.columns if c not in first]), hide_index=True)
     else:
         set_params(slice=None)
+
+
+@st.fragment
+def breakdown_view(run: runs.Run, columns: list[str], text_cols: list[str], conditions: dict[str, str]) -> None:
+    """Controls, chart, table and rows of the breakdown. A fragment: changing a column or clicking
+    a slice reruns only this part, not the page around it."""
+    c1, c2, c3, c4, c5 = st.columns([2, 2, 2, 1, 1])
+    by = c1.selectbox("Slice by", columns, index=columns.index(param("by", (text_cols or columns)[0], columns)), key="by")
+    second = ["(none)"] + [c for c in columns if c != by]
+    by2 = c2.selectbox("and by", second, index=second.index(param("by2", "(none)", second)), key="by2")
+    metric = c3.selectbox("Metric", metric_names, format_func=lambda m: charts.METRIC_LABELS.get(m, m),
+                          index=metric_names.index(param("metric", metric_names[0], metric_names)), key="metric")
+    bins = c4.number_input("Bins", 2, 50, int_param("bins", 5, 2, 50), help="Quantile bins for numeric and time columns.", key="bins")
+    min_size = c5.number_input("Min rows", 1, 1_000_000, int_param("min_size", 20, 1, 1_000_000),
+                               help="Hide slices with fewer holdout rows (they still count in 'the rest').", key="min_size")
+    keys = (by,) if by2 == "(none)" else (by, by2)
+    table = breakdown(str(ws.root), run.run_id, keys, metric, int(bins), int(min_size),
+                      tuple((k, conditions[k]) for k in keys if k in conditions))
+    set_params(run=run.run_id, by=by, by2=None if by2 == "(none)" else by2, metric=metric, bins=int(bins),
+               min_size=int(min_size))
+
+    label = charts.METRIC_LABELS.get(metric, metric)
+    o = table.overall
+    st.markdown(f"**{label}** on the whole holdout: {fmt_ci(o['value'], o['ci'])} over {o['n']:,} rows · "
+                f"{table.slices.height} slices · {int(table.slices['significant'].sum())} differ from the rest (q < 0.05)")
+    if table.slices.is_empty():
+        st.warning(f"No slice has at least {int(min_size)} rows; lower 'Min rows'.")
+    else:
+        slices_view(run, table, keys, label, f"{run.run_id}|{'|'.join(keys)}|{metric}|{bins}|{min_size}")
 
 
 # Lazy tabs: only the open one runs and renders, and which one is open lives in the URL (?view=).
@@ -186,26 +214,4 @@ if tree_tab.open:
         error_tree_view(run)
 if breakdown_tab.open is not False:
     with breakdown_tab:
-        c1, c2, c3, c4, c5 = st.columns([2, 2, 2, 1, 1])
-        by = c1.selectbox("Slice by", columns, index=columns.index(param("by", (text_cols or columns)[0], columns)), key="by")
-        second = ["(none)"] + [c for c in columns if c != by]
-        by2 = c2.selectbox("and by", second, index=second.index(param("by2", "(none)", second)), key="by2")
-        metric = c3.selectbox("Metric", metric_names, format_func=lambda m: charts.METRIC_LABELS.get(m, m),
-                              index=metric_names.index(param("metric", metric_names[0], metric_names)), key="metric")
-        bins = c4.number_input("Bins", 2, 50, int_param("bins", 5, 2, 50), help="Quantile bins for numeric and time columns.", key="bins")
-        min_size = c5.number_input("Min rows", 1, 1_000_000, int_param("min_size", 20, 1, 1_000_000),
-                                   help="Hide slices with fewer holdout rows (they still count in 'the rest').", key="min_size")
-        keys = (by,) if by2 == "(none)" else (by, by2)
-        table = breakdown(str(ws.root), run_id, keys, metric, int(bins), int(min_size),
-                          tuple((k, conditions[k]) for k in keys if k in conditions))
-        set_params(run=run_id, by=by, by2=None if by2 == "(none)" else by2, metric=metric, bins=int(bins),
-                   min_size=int(min_size))
-
-        label = charts.METRIC_LABELS.get(metric, metric)
-        o = table.overall
-        st.markdown(f"**{label}** on the whole holdout: {fmt_ci(o['value'], o['ci'])} over {o['n']:,} rows · "
-                    f"{table.slices.height} slices · {int(table.slices['significant'].sum())} differ from the rest (q < 0.05)")
-        if table.slices.is_empty():
-            st.warning(f"No slice has at least {int(min_size)} rows; lower 'Min rows'.")
-        else:
-            slices_view(table, f"{run_id}|{'|'.join(keys)}|{metric}|{bins}|{min_size}")  # a new view starts unselected
+        breakdown_view(run, columns, text_cols, conditions)
