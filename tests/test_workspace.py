@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from workbench.workspace import Workspace, WorkbenchError, check_name, staging_dir, write_json
+from workbench.workspace import Discard, Workspace, WorkbenchError, check_name, staging_dir, write_json
 
 
 @pytest.mark.parametrize("name", ["flights", "_tmp", "a1_b2", "X" * 64])
@@ -49,3 +49,10 @@ def test_workspace_that_is_a_file_is_refused(tmp_path):
     (tmp_path / "f").write_text("")
     with pytest.raises(WorkbenchError, match="is a file"):
         Workspace.open(tmp_path / "f")
+
+
+def test_discard_drops_the_staged_folder_without_an_error(tmp_path):
+    with staging_dir(tmp_path / "a" / "final") as tmp:
+        (tmp / "x.txt").write_text("x")
+        raise Discard
+    assert list(tmp_path.iterdir()) == []

@@ -16,6 +16,21 @@ import duckdb
 from workbench.workspace import Workspace, WorkbenchError, cursor, fetch_row, quote, sql_literal
 
 
+_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+            "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
+_TEMPORAL = ("DATE", "TIMESTAMP", "TIME")
+
+
+def is_numeric_type(duckdb_type: str) -> bool:
+    """Whether a DuckDB column type holds numbers (``DECIMAL(18,3)`` included)."""
+    return duckdb_type.upper().split("(")[0] in _NUMERIC
+
+
+def is_ordered_type(duckdb_type: str) -> bool:
+    """Numbers, dates, times and timestamps: types with a min, a max and quantiles."""
+    return is_numeric_type(duckdb_type) or duckdb_type.upper().startswith(_TEMPORAL)
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -75,20 +90,19 @@ class Catalog:
             raise WorkbenchError(f"Cannot read {p.location!r}: {p.message} Fix or remove the file.")
 
 
-def candidates(ws: Workspace) -> list[tuple[str, str, list[Path], bool]]:
-    """(name, kind, files, hive) for each entry directly in the workspace folder."""
+def candidates(ws: Workspace) -> list[tuple[str, str, list[Path]]]:
+    """(name, kind, files) for each entry directly in the workspace folder."""
     out = []
     for entry in sorted(ws.root.iterdir()):
         if entry.name.startswith((".", "_")):
             continue
         if entry.is_file() and entry.suffix == ".parquet":
-            out.append((entry.stem, "file", [entry], False))
+            out.append((entry.stem, "file", [entry]))
         elif entry.is_dir():
             files = sorted(p for p in entry.rglob("*.parquet") if not any(
                 part.startswith((".", "_")) for part in p.relative_to(entry).parts))
             if files:
-                hive = any("=" in part for p in files for part in p.relative_to(entry).parts[:-1])
-                out.append((entry.name, "folder", files, hive))
+                out.append((entry.name, "folder", files))
     return out
 
 
@@ -106,7 +120,7 @@ def scan(ws: Workspace) -> Catalog:
     """Discover the workspace's source tables from parquet metadata."""
     con = cursor()
     tables, problems, seen = [], [], {}
-    for name, kind, files, hive in candidates(ws):
+    for name, kind, files in candidates(ws):
         location = str(Path(files[0]).relative_to(ws.root)) if kind == "file" else name
         if name in seen:
             problems.append(Problem(location, f"another source is also named {name!r} "

@@ -11,14 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from workbench.workspace import (Workspace, WorkbenchError, check_name, cursor, fetch_row, sql_literal, staging_dir, write_json)
+from workbench.workspace import (Discard, Workspace, WorkbenchError, check_name, cursor, fetch_row, sql_literal, staging_dir, write_json)
 
 META = "dataset.json"
 DATA = "data.parquet"
@@ -144,17 +144,15 @@ def referenced_tables(sql: str) -> set[str]:
     return names
 
 
-def _sources(ws: Workspace, sql: str, cat) -> list[dict]:
-    names = sorted(referenced_tables(sql))
+def _sources(ws: Workspace, sql: str, cat, latest: dict[str, DatasetVersion]) -> list[dict]:
+    """What the query reads: source tables with their file fingerprints, datasets with version and hash."""
     by_name = {t.name: t for t in cat.tables}
-    datasets = {d.name: d.versions[-1] for d in list_datasets(ws)}
     out = []
-    for n in names:
+    for n in sorted(referenced_tables(sql)):
         if n in by_name:
             out.append({"name": n, "kind": "table", "files": by_name[n].fingerprint})
-        elif n in datasets:
-            out.append({"name": n, "kind": "dataset", "version": datasets[n].version,
-                        "hash": datasets[n].hash})
+        elif n in latest:
+            out.append({"name": n, "kind": "dataset", "version": latest[n].version, "hash": latest[n].hash})
         else:
             for p in cat.problems:
                 if Path(p.location).stem == n:
@@ -176,45 +174,30 @@ def build(ws: Workspace, name: str, sql: str) -> DatasetVersion:
     cat = catalog.scan(ws)
     if name in {t.name for t in cat.tables}:
         raise WorkbenchError(f"Dataset name {name!r} is taken by a source table; choose another name.")
-    sources = _sources(ws, sql, cat)
+    latest = {d.name: d.versions[-1] for d in list_datasets(ws)}
+    sources = _sources(ws, sql, cat, latest)
     con = ws.connect(cat)
     # Rows may be written in any order unless the SQL says ORDER BY: it lets DuckDB stream
     # with less memory, and the content hash ignores row order anyway.
     con.execute("SET SESSION preserve_insertion_order = false")
-    existing = next((d for d in list_datasets(ws) if d.name == name), None)
-    version = existing.versions[-1].version + 1 if existing else 1
+    previous = latest.get(name)
+    version = previous.version + 1 if previous else 1
     final = ws.datasets_dir / name / f"v{version:04d}"
     started = time.perf_counter()
-    try:
-        return _write_version(con, final, name, version, sql, sources, existing, started)
-    except _Unchanged as same:
-        return DatasetVersion(**{**same.version.__dict__, "unchanged": True})
-
-
-def _write_version(con, final, name, version, sql, sources, existing, started) -> DatasetVersion:
-    """COPY the query into a staging folder, hash it, and move it into place."""
+    same = None
     with staging_dir(final) as tmp:
         try:
-            con.execute(f"COPY ({sql}) TO {sql_literal(str(tmp / DATA))} "
-                        "(FORMAT parquet, COMPRESSION zstd)")
+            con.execute(f"COPY ({sql}) TO {sql_literal(str(tmp / DATA))} (FORMAT parquet, COMPRESSION zstd)")
         except duckdb.Error as e:
             raise sql_error(e) from None
         rows, schema, digest = content_hash(con, tmp / DATA)
         if not schema:
             raise WorkbenchError("The query returns no columns.")
-        seconds = time.perf_counter() - started
-        if existing and existing.versions[-1].hash == digest and existing.versions[-1].sql == sql:
-            raise _Unchanged(existing.versions[-1])
-        meta = {"name": name, "version": version, "rows": rows, "hash": digest, "sql": sql,
-                "schema": schema, "sources": sources, "seconds": round(seconds, 3),
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "duckdb_version": duckdb.__version__}
-        write_json(tmp / META, meta)
-    return _read_meta(final)
-
-
-class _Unchanged(Exception):
-    """Raised inside the staging block so the duplicate version is discarded."""
-
-    def __init__(self, version: DatasetVersion):
-        self.version = version
+        if previous and previous.hash == digest and previous.sql == sql:
+            same = previous  # the newest version already holds exactly this
+            raise Discard
+        write_json(tmp / META, {
+            "name": name, "version": version, "rows": rows, "hash": digest, "sql": sql, "schema": schema,
+            "sources": sources, "seconds": round(time.perf_counter() - started, 3),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "duckdb_version": duckdb.__version__})
+    return replace(same, unchanged=True) if same else _read_meta(final)

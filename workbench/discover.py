@@ -22,6 +22,7 @@ import polars as pl
 from scipy import stats
 
 from workbench import metrics, sliceline
+from workbench.catalog import is_numeric_type
 from workbench.runs import Run
 from workbench.slices import NULL_LABEL, Binning, column_binning
 from workbench.workspace import WorkbenchError, cursor, quote, sql_literal
@@ -141,7 +142,7 @@ def encode(run: Run, con: duckdb.DuckDBPyConnection, src: str, columns: list[str
     features = []
     for c in columns:
         b = column_binning(con, src, c, schema[c], bins, rows=rows)
-        if b.binned and binner == "model" and schema[c].upper() in _MODEL_BINNABLE and thresholds.get(c):
+        if b.binned and binner == "model" and is_numeric_type(schema[c]) and thresholds.get(c):
             best = sorted(thresholds[c], key=lambda tg: -tg[1])[:bins - 1]
             b = Binning(c, tuple(sorted(t for t, _ in best)))
         if b.binned:
@@ -151,10 +152,6 @@ def encode(run: Run, con: duckdb.DuckDBPyConnection, src: str, columns: list[str
                           f"GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT {MAX_LEVELS}").fetchall()
         features.append(Feature(c, values=tuple(sorted(v for (v,) in top))))
     return features
-
-
-_MODEL_BINNABLE = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "FLOAT", "DOUBLE", "UTINYINT",
-                   "USMALLINT", "UINTEGER", "UBIGINT", "HUGEINT")
 
 
 def discover(run: Run, *, k: int = sliceline.DEFAULT_K, max_level: int | None = 3,

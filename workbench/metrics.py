@@ -208,6 +208,6 @@ def comparison(task: Task, scores: dict[str, dict]) -> pl.DataFrame:
             for model, s in scores.items() for name in METRICS[task] if name in s]
     frame = pl.DataFrame(rows, schema={"model": pl.String, "metric": pl.String, "value": pl.Float64,
                                        "ci_low": pl.Float64, "ci_high": pl.Float64}).fill_nan(None)
-    higher = pl.col("metric").replace_strict({k: v for k, v in METRICS[task].items()}, return_dtype=pl.Boolean)
+    higher = pl.col("metric").replace_strict(METRICS[task], return_dtype=pl.Boolean)
     best = pl.when(higher).then(pl.col("value").max().over("metric")).otherwise(pl.col("value").min().over("metric"))
     return frame.with_columns(best=pl.col("value") == best)

@@ -6,11 +6,9 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
+from workbench.catalog import is_numeric_type, is_ordered_type
 from workbench.workspace import Workspace, WorkbenchError, quote, sql_literal
 
-_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-            "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")
-_ORDERED = _NUMERIC + ("DATE", "TIMESTAMP", "TIME")
 
 
 @dataclass(frozen=True)
@@ -23,10 +21,6 @@ class Profile:
 
     def to_dict(self) -> dict:
         return {"relation": self.relation, "rows": self.rows, "columns": self.columns.to_dicts()}
-
-
-def _is(type_: str, families: tuple[str, ...]) -> bool:
-    return type_.upper().split("(")[0].startswith(families)
 
 
 def profile(ws: Workspace, relation: str, *, top: int = 5) -> Profile:
@@ -46,9 +40,9 @@ def profile(ws: Workspace, relation: str, *, top: int = 5) -> Profile:
     for name, type_, *_ in schema:
         c = quote(name)
         parts += [f"count({c})", f"count(DISTINCT {c})",
-                  f"CAST(min({c}) AS VARCHAR)" if _is(type_, _ORDERED) else "NULL",
-                  f"CAST(max({c}) AS VARCHAR)" if _is(type_, _ORDERED) else "NULL",
-                  f"avg({c})::DOUBLE" if _is(type_, _NUMERIC) else "NULL"]
+                  f"CAST(min({c}) AS VARCHAR)" if is_ordered_type(type_) else "NULL",
+                  f"CAST(max({c}) AS VARCHAR)" if is_ordered_type(type_) else "NULL",
+                  f"avg({c})::DOUBLE" if is_numeric_type(type_) else "NULL"]
     try:
         stats = con.execute(f"SELECT {', '.join(parts)} FROM {rel}").fetchall()[0]
         tops = _top_values(con, rel, [s[0] for s in schema], top)

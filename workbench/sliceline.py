@@ -126,6 +126,7 @@ def find_slices(codes: np.ndarray, errors: np.ndarray, domains: list[int] | np.n
     top_list = [tuple(int(i) for i in t) for t in top]
 
     masks = {}  # item id -> boolean row mask, built on first use
+    binary = bool(np.array_equal(sq, errors))  # 0/1 errors: e² = e, so squared sums are the sums
     max_level = m if not max_level or max_level <= 0 else min(max_level, m)
     level = 1
     while len(slices) and level < max_level:
@@ -142,7 +143,6 @@ def find_slices(codes: np.ndarray, errors: np.ndarray, domains: list[int] | np.n
         if not len(cand):
             levels.append({"level": level, "candidates": 0, "valid": 0})
             break
-        binary = mean_error <= 1 and np.array_equal(sq, errors)  # 0/1 errors: e² = e
         size, err, sqe = _evaluate(columns, errors, None if binary else sq, slices, parent, last,
                                    masks, n_items, feature_of)
         evaluated.append(np.column_stack([size, err, sqe]))

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from scipy import stats
 
 from workbench import metrics
+from workbench.catalog import is_ordered_type
 from workbench.runs import Run
 from workbench.workspace import WorkbenchError, cursor, fetch_row, quote, sql_literal
 
@@ -151,9 +152,7 @@ def column_binning(con: duckdb.DuckDBPyConnection, src: str, column: str, dtype:
     For a holdout of more than 2 x EDGE_SAMPLE ``rows``, edges come from every k-th row by
     ``_row`` (the row's place in the dataset, unrelated to the stored loss order): half the time
     at a million rows. Edges only name the bins; every count and metric uses all rows."""
-    ordered = dtype.upper().split("(")[0] not in ("VARCHAR", "BOOLEAN", "BLOB", "UUID") and \
-        not dtype.upper().startswith(("STRUCT", "LIST", "MAP", "ENUM"))
-    if not ordered or bins < 2:
+    if not is_ordered_type(dtype) or bins < 2:
         return Binning(column)
     c = quote(column)
     qs = ", ".join(str(i / bins) for i in range(1, bins))

@@ -214,7 +214,7 @@ def _linear(task, X, y, split, enc, seed):
     return model, inputs.transform(X[split.holdout])
 
 
-def _scores(task, proba, n_classes) -> tuple[np.ndarray, np.ndarray | None]:
+def _scores(task, proba) -> tuple[np.ndarray, np.ndarray | None]:
     """(prediction, probability for metrics) from raw model output."""
     if task == "regression":
         return proba, None
@@ -273,24 +273,24 @@ def fit(table: pa.Table, spec: TrainSpec, progress: Progress | None = None) -> t
         raw["trivial"] = np.full(len(y_hold), prior[1]) if task == "binary" else np.tile(prior, (len(y_hold), 1))
     scores = {}
     for name, out in raw.items():
-        pred, proba = _scores(task, out, len(classes))
+        pred, proba = _scores(task, out)
         scores[name] = metrics.evaluate(task, y_hold, pred, proba, n_classes=max(len(classes), 2), seed=spec.seed)
 
-    pred, proba = _scores(task, raw["lightgbm"], len(classes))
+    pred, proba = _scores(task, raw["lightgbm"])
     predictions = _predictions(frame, spec, split, task, classes, y_hold, pred, proba)
     if task != "multiclass":  # the linear baseline's output, for its curves beside LightGBM's
         predictions = predictions.append_column(
             "_score_linear" if task == "binary" else "_pred_linear", pa.array(raw["linear"]))
     timings["total"] = time.perf_counter() - started
     progress(1.0, "Done")
+    params, rounds, stopping = lightgbm_settings(spec)
     info = {
         "target": spec.target, "task": task, "classes": classes,
         "positive_class": classes[1] if task == "binary" else None,
         "features": enc.names, "model_feature_names": features.model_names(enc.names),
         "ignored_columns": ignored, "dropped": list(spec.drop),
         "split": split.info, "seed": spec.seed,
-        "params": {**lightgbm_settings(spec)[0], "num_boost_round": lightgbm_settings(spec)[1],
-                   "early_stopping_rounds": lightgbm_settings(spec)[2]},
+        "params": {**params, "num_boost_round": rounds, "early_stopping_rounds": stopping},
         "best_iteration": int(booster.best_iteration or booster.current_iteration()),
         "encoding": enc.to_dict(), "metrics": scores,
         "timings": {k: round(v, 3) for k, v in timings.items()},

@@ -130,9 +130,16 @@ def write_json(path: Path, obj: Any) -> None:
         raise
 
 
+class Discard(Exception):
+    """Raised inside :func:`staging_dir` to drop what was staged, without an error."""
+
+
 @contextmanager
 def staging_dir(final: Path) -> Iterator[Path]:
-    """Yield a temporary folder beside ``final``; rename it to ``final`` only if the block succeeds."""
+    """Yield a temporary folder beside ``final``; rename it to ``final`` only if the block succeeds.
+
+    If the block fails, or raises :class:`Discard`, nothing is left behind; ``Discard`` is not
+    an error and goes no further."""
     created = [p for p in (final.parent, *final.parent.parents) if not p.exists()]
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
@@ -140,14 +147,15 @@ def staging_dir(final: Path) -> Iterator[Path]:
         os.chmod(tmp, 0o755)
         yield tmp
         os.rename(tmp, final)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
         for folder in created:  # deepest first: leave no empty folders behind
             try:
                 folder.rmdir()
             except OSError:
                 break
-        raise
+        if not isinstance(e, Discard):
+            raise
 
 
 def fetch_row(con: duckdb.DuckDBPyConnection, sql: str) -> tuple:
