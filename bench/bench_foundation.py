@@ -157,6 +157,26 @@ def step_slices(root: str, run_id: str, which: str, metric: str) -> dict:
     return {"seconds": best(pandas_way, 3), "slices": n}
 
 
+def step_profile(root: str, which: str) -> dict:
+    """A column profile of the source table: the workbench's, DuckDB's SUMMARIZE, or pandas'."""
+    if which == "ours":
+        from workbench import profile
+        from workbench.workspace import Workspace
+        ws = Workspace.open(root)
+        return {"seconds": best(lambda: profile.profile(ws, "source"), 3)}
+    path = str(Path(root) / "source.parquet")
+    if which == "summarize":
+        import duckdb
+        con = duckdb.connect()
+        return {"seconds": best(lambda: con.execute(f"SUMMARIZE SELECT * FROM read_parquet('{path}')").fetchall(), 3)}
+    import pandas as pd
+
+    def pandas_way():
+        df = pd.read_parquet(path)
+        return df.describe(include="all"), df.nunique(), {c: df[c].value_counts(dropna=False).head(5) for c in df}
+    return {"seconds": best(pandas_way, 3)}
+
+
 def step_demo(root: str) -> dict:
     from workbench import demo, diagnostics, train
     from workbench.workspace import Workspace
@@ -202,6 +222,12 @@ def main() -> None:
                   f"peak RSS {max(x['peak_mb'] for x in builds):.0f} MB vs raw {max(x['peak_mb'] for x in raws):.0f} MB")
         print(f"               data as a pandas frame: {size['pandas_mb']:.0f} MB (peak RSS of reading it: "
               f"{size['peak_mb']:.0f} MB)")
+        prof = {w: sub("profile", root, w) for w in ("ours", "summarize", "pandas")}
+        print(f"profile:       workbench {prof['ours']['seconds']:.2f} s (exact distinct up to 100k values, exact "
+              f"top 5) vs DuckDB SUMMARIZE {prof['summarize']['seconds']:.2f} s (approximate distinct, no top values) "
+              f"-> ratio {prof['ours']['seconds'] / prof['summarize']['seconds']:.2f}; pandas describe + nunique + "
+              f"value_counts {prof['pandas']['seconds']:.2f} s; peak RSS "
+              + " / ".join(f"{prof[w]['peak_mb']:.0f}" for w in prof) + " MB")
         ours, raw = sub("train", root, "ours"), sub("train", root, "raw")
         print(f"LightGBM:      workbench {ours['seconds']:.2f} s vs lightgbm.train {raw['seconds']:.2f} s "
               f"-> ratio {ours['seconds'] / raw['seconds']:.2f} (goal <= 1.15); {ours['trees']} trees both "

@@ -3,7 +3,7 @@ import polars as pl
 import streamlit as st
 
 from ui import column_profile, link, param, set_params, setup
-from workbench import catalog, datasets, demo
+from workbench import catalog, datasets, demo, profile
 from workbench.workspace import WorkbenchError
 
 ws = setup("Data")
@@ -88,7 +88,11 @@ if relations:
         st.caption(f"{prof.rows:,} rows; computed in DuckDB.")
         st.dataframe(shown, hide_index=True, column_config={
             "null_share": st.column_config.ProgressColumn("null share", format="percent", min_value=0, max_value=1),
-            "distinct": st.column_config.NumberColumn("distinct", format="localized"),
+            "distinct": st.column_config.NumberColumn("distinct", format="localized",
+                                                      help="Non-null distinct values."),
+            "distinct_exact": st.column_config.CheckboxColumn(
+                "exact", help=f"Counted exactly up to {profile.EXACT_DISTINCT_UP_TO:,} distinct values; "
+                              "beyond that, a HyperLogLog estimate (within a few percent)."),
             "mean": st.column_config.NumberColumn("mean", format="%.4g"),
             "top_values": st.column_config.TextColumn("top values (count)", width="large")})
     except WorkbenchError as e:

@@ -185,7 +185,7 @@ def run(args: argparse.Namespace) -> tuple[dict, str]:
         p = profile.profile(ws, args.name)
         out = p.to_dict()
         return out, _table(p.columns.drop("top_values").to_dicts(),
-                           ["name", "type", "null_share", "distinct", "min", "max", "mean"])
+                           ["name", "type", "null_share", "distinct", "distinct_exact", "min", "max", "mean"])
     if args.command == "train":
         from workbench import train
         spec = train.TrainSpec(args.dataset, args.target, task=args.task, split=args.split,
