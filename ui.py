@@ -5,7 +5,8 @@ page from ``pages/`` without ``app.py``; setup makes that the same experience: i
 workspace (writing the demo into an empty one) and draws the navigation itself. This module
 lives outside ``pages/`` so that Streamlit never lists it as a page. Caches are keyed on the
 workspace root and immutable ids (a run or dataset version never changes once written), never
-on large frames.
+on large frames. Modules that pull in LightGBM or scikit-learn are imported inside the loaders
+that need them, so a page opened on a freshly started server imports only what it draws.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from urllib.parse import urlencode
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from workbench import datasets, demo, diagnostics, discover, errortree, profile, runs, slices
+from workbench import datasets, demo, diagnostics, profile, runs, slices
 from workbench.workspace import Workspace, WorkbenchError
 
 PAGES = {"data": "pages/data.py", "train": "pages/train.py", "analysis": "pages/analysis.py"}
@@ -120,6 +121,7 @@ def breakdown(root: str, run_id: str, by: tuple[str, ...], metric: str, bins: in
 @st.cache_data(max_entries=64, show_spinner=False)
 def discovered(root: str, run_id: str, settings: tuple):
     """Slice discovery for a run, cached on the run id and the search settings."""
+    from workbench import discover  # LightGBM, for the model's split thresholds
     k, level, alpha, support, error, binner, confirm = settings
     run = runs.load_run(Workspace(Path(root)), run_id)
     return discover.discover(run, k=k, max_level=level, alpha=alpha, min_support=support, error=error,
@@ -129,6 +131,7 @@ def discovered(root: str, run_id: str, settings: tuple):
 @st.cache_data(max_entries=64, show_spinner=False)
 def grown_tree(root: str, run_id: str, error: str, depth: int, min_rows: int):
     """The error tree of a run, cached on the run id and its settings."""
+    from workbench import errortree  # scikit-learn
     return errortree.error_tree(runs.load_run(Workspace(Path(root)), run_id), error=error, max_depth=depth,
                                 min_rows=min_rows)
 

@@ -11,6 +11,10 @@ exists, because a bootstrap of every metric would cost seconds per model:
 - F1 and macro F1: a seeded bootstrap, drawn as multinomial counts over the confusion-matrix
   cells (identical in law to resampling rows, and instant);
 - R²: a seeded bootstrap over rows.
+
+scikit-learn is imported inside the functions that use it: the per-slice intervals need only
+NumPy and SciPy, and the error-analysis page, opened on a freshly started server, should not
+wait a second for scikit-learn to import.
 """
 from __future__ import annotations
 
@@ -19,7 +23,6 @@ from typing import Literal
 import numpy as np
 import polars as pl
 from scipy import special, stats
-from sklearn import metrics as skm
 
 Task = Literal["binary", "multiclass", "regression"]
 Z95 = stats.norm.ppf(0.975)
@@ -90,6 +93,7 @@ def _percentile(draws: np.ndarray) -> list[float]:
 
 def _confusion_bootstrap(y_true, y_pred, n_classes, statistic, rng) -> list[float]:
     """Bootstrap a statistic of the confusion matrix by multinomial draws over its cells."""
+    from sklearn import metrics as skm
     cm = skm.confusion_matrix(y_true, y_pred, labels=np.arange(n_classes)).ravel()
     draws = rng.multinomial(cm.sum(), cm / cm.sum(), size=BOOTSTRAP)
     return _percentile(statistic(draws.reshape(-1, n_classes, n_classes)))
@@ -118,6 +122,7 @@ def evaluate(task: Task, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarr
     ``y_true`` and ``y_pred`` are class indices for classification; ``proba`` is the positive
     class probability (binary) or an (n, n_classes) matrix (multiclass).
     """
+    from sklearn import metrics as skm
     rng = np.random.default_rng(seed)
     n = len(y_true)
     out: dict[str, float | list[float]] = {}
@@ -170,11 +175,13 @@ def _thin(frame: pl.DataFrame, points: int) -> pl.DataFrame:
 
 
 def roc_points(y_true: np.ndarray, score: np.ndarray, *, points: int = 300) -> pl.DataFrame:
+    from sklearn import metrics as skm
     fpr, tpr, _ = skm.roc_curve(y_true, score)
     return _thin(pl.DataFrame({"fpr": fpr, "tpr": tpr}), points)
 
 
 def pr_points(y_true: np.ndarray, score: np.ndarray, *, points: int = 300) -> pl.DataFrame:
+    from sklearn import metrics as skm
     precision, recall, _ = skm.precision_recall_curve(y_true, score)
     return _thin(pl.DataFrame({"recall": recall[::-1], "precision": precision[::-1]}), points)
 
