@@ -2,7 +2,7 @@
 import polars as pl
 import streamlit as st
 
-from ui import column_profile, link, param, set_params, setup
+from ui import column_profile, link, param, set_params, setup, table_height
 from workbench import catalog, datasets, demo, profile
 from workbench.workspace import WorkbenchError
 
@@ -86,14 +86,18 @@ if relations:
                 pl.element().struct.field("value").fill_null("null") + " (" +
                 pl.element().struct.field("count").cast(pl.String) + ")").list.join(", "))
         st.caption(f"{prof.rows:,} rows; computed in DuckDB.")
-        st.dataframe(shown, hide_index=True, column_config={
-            "null_share": st.column_config.ProgressColumn("null share", format="percent", min_value=0, max_value=1),
+        order = ["name", "type", "null_share", "distinct", "distinct_exact", "top_values", "mean", "min", "max"]
+        st.dataframe(shown, hide_index=True, height=table_height(shown.height, most=38 + 35 * 30),
+                     column_order=order, column_config={
+            **{c: st.column_config.TextColumn(c, width=135) for c in ("min", "max")},  # a timestamp fits
+            "null_share": st.column_config.ProgressColumn("null share", format="percent", min_value=0, max_value=1,
+                                                          width=100),
             "distinct": st.column_config.NumberColumn("distinct", format="localized",
                                                       help="Non-null distinct values."),
             "distinct_exact": st.column_config.CheckboxColumn(
                 "exact", help=f"Counted exactly up to {profile.EXACT_DISTINCT_UP_TO:,} distinct values; "
                               "beyond that, a HyperLogLog estimate (within a few percent)."),
-            "mean": st.column_config.NumberColumn("mean", format="%.4g"),
-            "top_values": st.column_config.TextColumn("top values (count)", width="large")})
+            "mean": st.column_config.NumberColumn("mean", format="%.4g", width=80),
+            "top_values": st.column_config.TextColumn("top values (count)", width=220)})
     except WorkbenchError as e:
         st.error(str(e))
