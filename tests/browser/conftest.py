@@ -4,11 +4,13 @@ stops with that message instead."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from harness import CHROMIUM, Server, launch
+from workbench.workspace import Workspace
 
 
 def _missing() -> str | None:
@@ -55,6 +57,17 @@ def demo_server(demo_ws):
     """A server on the demo workspace with a trained run (the demo_ws fixture of tests/conftest.py)."""
     server = Server(demo_ws.root)
     yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def scratch(demo_ws, tmp_path_factory):
+    """A server on a copy of the demo workspace, for tests that write to it (datasets, saved
+    slices), so the shared demo workspace stays as the other tests expect: (server, workspace)."""
+    root = tmp_path_factory.mktemp("scratch") / "ws"
+    shutil.copytree(demo_ws.root, root)
+    server = Server(root)
+    yield server, Workspace.open(root)
     server.stop()
 
 
