@@ -57,11 +57,25 @@ def setup(title: str) -> Workspace:
 
 
 def param(key: str, default: Any = None, options: Sequence | None = None) -> Any:
-    """A value from the URL, else from this session's last page, else ``default``."""
+    """A value from the URL, else from this session's last page, else ``default``.
+
+    A link naming something this workspace lacks (a run deleted, a column of another dataset)
+    says so once, in a notice the reader closes, rather than silently showing something else."""
     value = st.query_params.get(key, st.session_state.get(_KEPT, {}).get(key, default))
     if options is not None and value not in options:
+        if value == st.query_params.get(key):
+            _unknown_in_link(key, value, default)
         return default
     return value
+
+
+def _unknown_in_link(key: str, value: str, shown: Any) -> None:
+    told = st.session_state.setdefault("_unknown_told", set())
+    if (key, value) not in told:
+        told.add((key, value))
+        instead = f"showing `{shown}` instead" if shown is not None else "showing the default"
+        st.toast(f"This link's {key} `{value}` is not available here; {instead}.",
+                 icon=":material/link_off:", duration="infinite")
 
 
 def int_param(key: str, default: int, low: int, high: int) -> int:

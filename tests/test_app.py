@@ -102,9 +102,15 @@ def test_bad_sql_is_a_message_in_the_page(on_demo):
     assert "Invalid dataset name 'bad/name'" in at.error[0].value
 
 
-def test_unknown_query_params_fall_back_to_defaults(on_demo):
+def test_unknown_query_params_fall_back_to_defaults_and_say_so(on_demo):
     at = page("pages/analysis.py", run="nope", by="nope", metric="nope", bins="x")
     assert not at.exception
+    [run] = runs.list_runs(on_demo)[:1]
+    notices = [t.value for t in at.toast]
+    assert f"This link's run `nope` is not available here; showing `{run.run_id}` instead." in notices
+    assert any(n.startswith("This link's by `nope`") for n in notices)
+    at.run()  # the same link, rerun: told once
+    assert not [t for t in at.toast if "`nope`" in t.value]
 
 
 def test_find_problem_slices_on_the_demo(on_demo):
