@@ -124,7 +124,7 @@ def fmt_ci(value: float | None, ci: Sequence[float] | None) -> str:
     return f"{value:.3g} [{ci[0]:.3g}, {ci[1]:.3g}]"
 
 
-@st.cache_data(max_entries=256, show_spinner=False)
+@st.cache_data(max_entries=256, show_spinner="Computing the breakdown…")  # shown only past 0.5 s
 def breakdown(root: str, run_id: str, by: tuple[str, ...], metric: str, bins: int, min_size: int,
               saved: tuple[tuple[str, str], ...] = ()) -> slices.SliceTable:
     """A run's breakdown, cached on small values (saved slices by name and condition)."""
@@ -150,12 +150,12 @@ def grown_tree(root: str, run_id: str, error: str, depth: int, min_rows: int):
                                 min_rows=min_rows)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=64, show_spinner="Computing the curves…")
 def run_diagnostics(root: str, run_id: str) -> diagnostics.Diagnostics:
     return diagnostics.diagnostics(runs.load_run(Workspace(Path(root)), run_id))
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=64, show_spinner="Profiling every column in DuckDB…")
 def column_profile(root: str, relation: str, stamp: str) -> profile.Profile:
     """A table's or dataset's profile; ``stamp`` (file fingerprints or version hash) changes
     whenever the data does, so a cached profile is never stale."""

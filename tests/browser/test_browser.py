@@ -136,9 +136,9 @@ def test_find_problem_slices_and_save_one(page, scratch):
 def test_a_saved_slice_is_a_column_of_the_breakdown(page, scratch):
     from workbench import saved
     server, ws = scratch
-    [run] = runs.list_runs(ws)
+    run = runs.list_runs(ws)[0]
     saved.save(ws, "from_ewr", "origin = 'EWR'", run=run, predicate="origin = EWR")
-    page.goto(f"{server.url}/analysis")
+    page.goto(f"{server.url}/analysis?run={run.run_id}")
     settle(page)
     choose(page, "Slice by", "slice:from_ewr")
     page.wait_for_function("""() => [...document.querySelectorAll("[data-testid='stPlotlyChart'] .gtitle")]
