@@ -14,7 +14,7 @@ exists, because a bootstrap of every metric would cost seconds per model:
 
 scikit-learn is imported inside the functions that use it: the per-slice intervals need only
 NumPy and SciPy, and the error-analysis page, opened on a freshly started server, should not
-wait a second for scikit-learn to import.
+wait for scikit-learn to import.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Three statements: one scan for counts, min, max, mean and an approximate distinc
 (HyperLogLog); one for the exact distinct count of the columns where that is cheap; one for
 the most frequent values of every column. Grouping on the raw values, not their text, and
 counting high-cardinality columns approximately is what keeps a 1M-row profile near a second
-(casting a million floats to text to group them took ten).
+(casting a million floats to text to group them took ten seconds).
 """
 from __future__ import annotations
 
