@@ -75,11 +75,10 @@ with tab:
 VIEWPORT = {"width": 1400, "height": 1000}
 
 
-def load(browser, url: str, chart: str | None) -> float:
-    """Seconds from opening ``url`` in a new tab until the chart titled with ``chart`` shows, or for
-    the Data page its profile, and the script is done. Given a browser, the tab has nothing cached
-    (a fresh context); given a context, it shares that context's caches."""
-    tab = browser.new_page(viewport=VIEWPORT) if hasattr(browser, "new_context") else browser.new_page()
+def load(context, url: str, chart: str | None) -> float:
+    """Seconds from opening ``url`` in a new tab of ``context`` until the chart titled with ``chart``
+    shows, or for the Data page its profile, and the script is done."""
+    tab = context.new_page()
     t = time.perf_counter()
     tab.goto(url)
     if chart:
@@ -90,6 +89,15 @@ def load(browser, url: str, chart: str | None) -> float:
     seconds = time.perf_counter() - t
     tab.close()
     return seconds
+
+
+def cold_load(browser, url: str, chart: str | None) -> float:
+    """:func:`load` in a fresh browser context: nothing cached, as a first visit."""
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        return load(context, url, chart)
+    finally:
+        context.close()
 
 
 def change_column(page, col: str) -> float:
@@ -143,7 +151,7 @@ def main() -> None:
         for _ in range(3):
             for pages, path, ready in ((fresh, url_path, "by c0"), (fresh_data, "/", None)):
                 server = Server(root)
-                pages.append(load(browser, server.url + path, ready))
+                pages.append(cold_load(browser, server.url + path, ready))
                 server.stop()
         print(f"first load on a freshly started server (after it answers), median of {len(fresh)}: Error analysis "
               f"{statistics.median(fresh):.2f} s ({', '.join(f'{x:.2f}' for x in fresh)}); Data page with its "
@@ -155,7 +163,7 @@ def main() -> None:
         loads: dict[str, list[float]] = {name: [] for name in targets}
         for i in range(11):  # interleaved, so a slow spell of this shared machine hits all three alike
             for name, (url, title) in targets.items():
-                seconds = load(browser, url, title)
+                seconds = cold_load(browser, url, title)
                 if i:  # the first round warms each server's caches
                     loads[name].append(seconds)
         summary("first load, new tab, warm server", loads["workbench"], "< 3 s")
