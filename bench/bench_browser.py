@@ -27,8 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
 
 from harness import READY, Server, choose, launch, settle  # noqa: E402
-from workbench import datasets, demo, synthetic, train  # noqa: E402
-from workbench.workspace import Workspace  # noqa: E402
+from workbench.data import demo, synthetic  # noqa: E402
+from workbench.model import train  # noqa: E402
+from workbench.store import build  # noqa: E402
+from workbench import Workspace  # noqa: E402
 
 CHART_HAS = """([text]) => [...document.querySelectorAll("[data-testid='stPlotlyChart'] .gtitle")]
     .some(e => e.textContent.includes(text))
@@ -124,11 +126,11 @@ def big_run(root: Path, holdout: int) -> str:
     """A run trained on about holdout / 5 rows whose holdout (marked 'test') has about ``holdout`` rows."""
     ws = Workspace.open(root)
     synthetic.write(root / "source.parquet", holdout * 6 // 5, numeric=14, text=4, seed=1)
-    datasets.build(ws, "big", "SELECT *, CASE WHEN hash(x0) % 6 = 0 THEN 'train' ELSE 'test' END AS fold "
+    build.build(ws, "big", "SELECT *, CASE WHEN hash(x0) % 6 = 0 THEN 'train' ELSE 'test' END AS fold "
                               "FROM source")
     t = time.perf_counter()
     run = train.train(ws, train.TrainSpec("big", "y", split="column:fold"))
-    print(f"run: {run.info['split']['n_train']:,} train / {run.info['split']['n_holdout']:,} holdout rows, "
+    print(f"run: {run.record.split.n_train:,} train / {run.record.split.n_holdout:,} holdout rows, "
           f"trained in {time.perf_counter() - t:.1f} s")
     return run.run_id
 

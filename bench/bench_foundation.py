@@ -38,7 +38,7 @@ def best(fn, repeat: int) -> float:
 # ---- steps, each run in its own process -------------------------------------------------
 
 def step_data(root: str, rows: int) -> dict:
-    from workbench import synthetic
+    from workbench.data import synthetic
     path = Path(root) / "source.parquet"
     t = time.perf_counter()
     synthetic.write(path, rows, numeric=14, text=4, task="binary", seed=0)
@@ -46,11 +46,11 @@ def step_data(root: str, rows: int) -> dict:
 
 
 def step_build(root: str) -> dict:
-    from workbench import datasets
-    from workbench.workspace import Workspace
+    from workbench.store import build
+    from workbench import Workspace
     ws = Workspace.open(root)
     t = time.perf_counter()
-    v = datasets.build(ws, f"bench_{time.time_ns()}", QUERY)
+    v = build.build(ws, f"bench_{time.time_ns()}", QUERY)
     return {"seconds": time.perf_counter() - t, "rows": v.rows}
 
 
@@ -77,12 +77,13 @@ def step_pandas_size(root: str) -> dict:
 def _training_inputs(root: str):
     import polars as pl
     import pyarrow.parquet as pq
-    from workbench import features, train
+    from workbench.model import features, train
+    from workbench.model.splits import make_split
     table = pq.read_table(Path(root) / "source.parquet")
     frame = pl.from_arrow(table)
     spec = train.TrainSpec("bench", "y", seed=0)
     y = frame["y"].cast(pl.Int64).to_numpy()
-    split = train.make_split(frame, spec, y, "binary")
+    split = make_split(frame, spec.split, y, "binary", seed=spec.seed)
     cols = [c for c in frame.columns if c not in ("y", "ts")]
     enc = features.fit_encoding(frame[split.train], cols)
     X = features.matrix(frame, enc)
@@ -91,7 +92,7 @@ def _training_inputs(root: str):
 
 def step_train(root: str, which: str) -> dict:
     import lightgbm as lgb
-    from workbench import features, train
+    from workbench.model import features, train
     table, spec, X, y, split, enc = _training_inputs(root)
     params = {**train.DEFAULT_PARAMS, "seed": spec.seed, "objective": "binary"}
     cat_idx = list(range(len(enc.numeric), len(enc.names)))
@@ -108,8 +109,8 @@ def step_train(root: str, which: str) -> dict:
 
     if which == "fit":  # the whole of train.fit: split, encode, 3 models, metrics, predictions
         t = time.perf_counter()
-        info, _, _ = train.fit(table, spec)
-        return {"seconds": time.perf_counter() - t, "timings": info["timings"]}
+        fitted = train.fit(table, spec)
+        return {"seconds": time.perf_counter() - t, "timings": fitted.timings}
     fn = ours if which == "ours" else raw
     booster = fn()  # warm-up, and the tree count for the record
     return {"seconds": best(fn, 2), "trees": booster.current_iteration()}
@@ -117,18 +118,20 @@ def step_train(root: str, which: str) -> dict:
 
 def step_run(root: str) -> dict:
     """Train through the workspace to get a run with a 200k-row holdout."""
-    from workbench import datasets, train
-    from workbench.workspace import Workspace
+    from workbench.store import build
+    from workbench.model import train
+    from workbench import Workspace
     ws = Workspace.open(root)
-    datasets.build(ws, "full", "SELECT * FROM source")
+    build.build(ws, "full", "SELECT * FROM source")
     t = time.perf_counter()
     run = train.train(ws, train.TrainSpec("full", "y", split="time:ts"))
-    return {"seconds": time.perf_counter() - t, "run_id": run.run_id, "n_holdout": run.info["split"]["n_holdout"]}
+    return {"seconds": time.perf_counter() - t, "run_id": run.run_id, "n_holdout": run.record.split.n_holdout}
 
 
 def step_slices(root: str, run_id: str, which: str, metric: str) -> dict:
-    from workbench import runs, slices
-    from workbench.workspace import Workspace
+    from workbench.store import runs
+    from workbench.analysis import slices
+    from workbench import Workspace
     run = runs.load_run(Workspace.open(root), run_id)
     by = ["c0", "x0"]
     if which == "ours":
@@ -160,8 +163,8 @@ def step_slices(root: str, run_id: str, which: str, metric: str) -> dict:
 def step_profile(root: str, which: str) -> dict:
     """A column profile of the source table: the workbench's, DuckDB's SUMMARIZE, or pandas'."""
     if which == "ours":
-        from workbench import profile
-        from workbench.workspace import Workspace
+        from workbench.data import profile
+        from workbench import Workspace
         ws = Workspace.open(root)
         return {"seconds": best(lambda: profile.profile(ws, "source"), 3)}
     path = str(Path(root) / "source.parquet")
@@ -178,14 +181,16 @@ def step_profile(root: str, which: str) -> dict:
 
 
 def step_demo(root: str) -> dict:
-    from workbench import demo, diagnostics, train
-    from workbench.workspace import Workspace
+    from workbench.data import demo
+    from workbench.analysis import diagnostics
+    from workbench.model import train
+    from workbench import Workspace
     ws = Workspace.open(root)
     demo.setup(ws)
     t = time.perf_counter()
     run = train.train(ws, train.TrainSpec(demo.DATASET, demo.TARGET, split="time:time_hour"))
     diagnostics.diagnostics(run)
-    return {"seconds": time.perf_counter() - t, "rows": run.info["dataset"]["rows"],
+    return {"seconds": time.perf_counter() - t, "rows": run.record.dataset.rows,
             "roc_auc": run.metrics["lightgbm"]["roc_auc"]}
 
 

@@ -36,7 +36,7 @@ def step(which: str, rows: int, features: int, max_level: int) -> dict:
     params = dict(k=4, alpha=0.95, min_support=32)
     t = time.perf_counter()
     if which == "ours":
-        from workbench import sliceline
+        from workbench.analysis import sliceline
         lat = sliceline.find_slices(X, e, X.max(axis=0) + 1, max_level=max_level, **params)
         top = [sorted((int(lat.feature_of[i]), int(lat.code_of[i])) for i in s) for s in lat.top]
         scores = lat.top_stats[:, 0].tolist()

@@ -5,11 +5,11 @@ import streamlit as st
 
 from ui import (breakdown, discovered, fmt_ci, grown_tree, slice_vs_rest, int_param, link, param, set_params, setup, slice_rows,
                 table_height)
-from workbench import charts, runs, saved, slices
-from workbench.workspace import WorkbenchError
+import workbench as wb
+from workbench import WorkbenchError
 
 ws = setup("Error analysis")
-all_runs = {r.run_id: r for r in runs.list_runs(ws)}
+all_runs = {r.run_id: r for r in wb.list_runs(ws)}
 if not all_runs:
     st.info("No runs yet: train a model first.")
     link("train", "Go to Train →")
@@ -20,13 +20,13 @@ run_id = st.selectbox("Run", ids, index=ids.index(param("run", ids[0], ids)),
                       format_func=lambda i: all_runs[i].label(), key="run")
 run = all_runs[run_id]
 schema = pq.read_schema(run.predictions)
-conditions = saved.applicable(ws, run)  # saved slices usable with this run, as slice:NAME columns
+conditions = wb.applicable_slices(ws, run)  # saved slices usable with this run, as slice:NAME columns
 columns = [f.name for f in schema if not f.name.startswith("_")] + list(conditions)
 text_cols = [f.name for f in schema if not f.name.startswith("_") and str(f.type) in ("string", "large_string")]
-metric_names = slices.SLICE_METRICS[run.task]
+metric_names = wb.SLICE_METRICS[run.task]
 
 @st.fragment
-def problem_slices(run: runs.Run) -> None:
+def problem_slices(run: wb.Run) -> None:
     """SliceLine over the holdout; a fragment, so its widgets do not rerun the breakdown."""
     c = st.columns([1, 1, 1, 1, 1, 1])
     k = c[0].number_input("Slices (k)", 1, 50, 8, key="d_k")
@@ -73,7 +73,7 @@ def problem_slices(run: runs.Run) -> None:
 
 
 @st.fragment
-def error_tree_view(run: runs.Run) -> None:
+def error_tree_view(run: wb.Run) -> None:
     """A shallow tree fit on each row's error; its nodes open like slices."""
     c1, c2, c3 = st.columns(3)
     kinds = ["loss"] if run.task == "regression" else ["misclassification", "loss"]
@@ -87,7 +87,7 @@ def error_tree_view(run: runs.Run) -> None:
         st.caption("A decision tree fit on each row's error: its nodes are slices. Click **Grow the error tree**.")
         return
     with st.spinner("Fitting the error tree…"):
-        nodes = grown_tree(str(ws.root), run.run_id, *settings)
+        nodes = grown_tree(str(ws.root), run.run_id, *settings).nodes
     shown = nodes.with_columns(node=pl.concat_str(pl.lit("    ").repeat_by(pl.col("depth")).list.join(""),
                                                   pl.col("predicate").str.split(" and ").list.last()))
     picked = st.dataframe(shown.select("node", "n", "error", "ci_low", "ci_high", "leaf"), hide_index=True,
@@ -101,7 +101,7 @@ def error_tree_view(run: runs.Run) -> None:
         show_rows(run, nodes.row(picked.selection.rows[0], named=True))
 
 
-def show_rows(run: runs.Run, row: dict) -> None:
+def show_rows(run: wb.Run, row: dict) -> None:
     """A found slice or tree node: its SQL, a way to save it, and its rows, worst errors first."""
     rows, count = slice_rows(str(ws.root), run.run_id, row["where"])
     st.subheader(f"Rows where {row['predicate']}")
@@ -113,13 +113,13 @@ def show_rows(run: runs.Run, row: dict) -> None:
                                   "that has its columns.")
         if c2.form_submit_button("Save slice") and name:
             try:
-                kept = saved.save(ws, name, row["where"], run=run, predicate=row["predicate"])
+                kept = wb.save_slice(ws, name, row["where"], run=run, predicate=row["predicate"])
                 st.success(f"Saved: choose **{kept.column}** under 'Slice by' in the breakdown.")
             except WorkbenchError as e:
                 st.error(str(e))
     # its breakdown: each of the run's metrics inside the slice and on the rest of the holdout
     compared = slice_vs_rest(str(ws.root), run.run_id, row["where"])
-    st.dataframe(compared.with_columns(pl.col("metric").replace(charts.METRIC_LABELS)), hide_index=True,
+    st.dataframe(compared.with_columns(pl.col("metric").replace(wb.charts.METRIC_LABELS)), hide_index=True,
                  column_config={
                      "n": st.column_config.NumberColumn("rows in slice", format="localized"),
                      "value": st.column_config.NumberColumn("in slice", format="%.4g"),
@@ -130,9 +130,9 @@ def show_rows(run: runs.Run, row: dict) -> None:
     st.dataframe(rows, hide_index=True)
 
 
-def slices_view(run: runs.Run, table: slices.SliceTable, keys: tuple[str, ...], label: str, view: str) -> None:
+def slices_view(run: wb.Run, table: wb.SliceTable, keys: tuple[str, ...], label: str, view: str) -> None:
     """Chart, table and the chosen slice's rows."""
-    event = st.plotly_chart(charts.slice_chart(table), on_select="rerun", selection_mode="points", key=f"chart|{view}")
+    event = st.plotly_chart(wb.charts.slice_chart(table), on_select="rerun", selection_mode="points", key=f"chart|{view}")
     shown = table.slices.drop("where")
     picked = st.dataframe(
         shown, hide_index=True, on_select="rerun", selection_mode="single-row", key=f"table|{view}",
@@ -175,14 +175,14 @@ def slices_view(run: runs.Run, table: slices.SliceTable, keys: tuple[str, ...], 
 
 
 @st.fragment
-def breakdown_view(run: runs.Run, columns: list[str], text_cols: list[str], conditions: dict[str, str]) -> None:
+def breakdown_view(run: wb.Run, columns: list[str], text_cols: list[str], conditions: dict[str, str]) -> None:
     """Controls, chart, table and rows of the breakdown. A fragment: changing a column or clicking
     a slice reruns only this part, not the page around it."""
     c1, c2, c3, c4, c5 = st.columns([2, 2, 2, 1, 1])
     by = c1.selectbox("Slice by", columns, index=columns.index(param("by", (text_cols or columns)[0], columns)), key="by")
     second = ["(none)"] + [c for c in columns if c != by]
     by2 = c2.selectbox("and by", second, index=second.index(param("by2", "(none)", second)), key="by2")
-    metric = c3.selectbox("Metric", metric_names, format_func=lambda m: charts.METRIC_LABELS.get(m, m),
+    metric = c3.selectbox("Metric", metric_names, format_func=lambda m: wb.charts.METRIC_LABELS.get(m, m),
                           index=metric_names.index(param("metric", metric_names[0], metric_names)), key="metric")
     bins = c4.number_input("Bins", 2, 50, int_param("bins", 5, 2, 50), help="Quantile bins for numeric and time columns.", key="bins")
     min_size = c5.number_input("Min rows", 1, 1_000_000, int_param("min_size", 20, 1, 1_000_000),
@@ -193,7 +193,7 @@ def breakdown_view(run: runs.Run, columns: list[str], text_cols: list[str], cond
     set_params(run=run.run_id, by=by, by2=None if by2 == "(none)" else by2, metric=metric, bins=int(bins),
                min_size=int(min_size))
 
-    label = charts.METRIC_LABELS.get(metric, metric)
+    label = wb.charts.METRIC_LABELS.get(metric, metric)
     o = table.overall
     st.markdown(f"**{label}** on the whole holdout: {fmt_ci(o['value'], o['ci'])} over {o['n']:,} rows · "
                 f"{table.slices.height} slices · {int(table.slices['significant'].sum())} differ from the rest (q < 0.05)")

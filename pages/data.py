@@ -3,12 +3,12 @@ import polars as pl
 import streamlit as st
 
 from ui import column_profile, link, param, set_params, setup, table_height
-from workbench import catalog, datasets, demo, profile
-from workbench.workspace import WorkbenchError
+import workbench as wb
+from workbench import WorkbenchError
 
 ws = setup("Data")
-cat = catalog.scan(ws)
-all_datasets = datasets.list_datasets(ws)
+cat = wb.scan(ws)
+all_datasets = wb.list_datasets(ws)
 names = [d.name for d in all_datasets]
 
 left, right = st.columns([1, 2], gap="large")
@@ -36,13 +36,13 @@ with right:
     chosen = param("dataset", None, names)
     if "sql" not in st.session_state:
         if chosen:
-            st.session_state.sql = datasets.load_version(ws, chosen).sql
-        elif demo.DATASET in names or not cat.tables:
-            st.session_state.sql = demo.SQL
+            st.session_state.sql = wb.load_version(ws, chosen).sql
+        elif wb.demo.DATASET in names or not cat.tables:
+            st.session_state.sql = wb.demo.SQL
         else:
             st.session_state.sql = f'SELECT * FROM "{cat.tables[0].name}"'
     if "dataset_name" not in st.session_state:
-        st.session_state.dataset_name = chosen or (demo.DATASET if demo.DATASET in names else "my_dataset")
+        st.session_state.dataset_name = chosen or (wb.demo.DATASET if wb.demo.DATASET in names else "my_dataset")
     sql = st.text_area("SQL over the tables and datasets (by name)", key="sql", height=300)
     name = st.text_input("Dataset name", key="dataset_name",
                          help="Letters, digits and underscores. Saving again adds a version.")
@@ -52,7 +52,7 @@ with right:
     if do_preview:
         try:
             with st.spinner("Running the query…"):
-                pv = datasets.preview(ws, sql)
+                pv = wb.preview(ws, sql)
             st.caption(f"{pv.row_count:,} rows; first {pv.rows.height} shown. Nothing was written.")
             st.dataframe(pv.rows, hide_index=True, height=300)
         except WorkbenchError as e:
@@ -60,7 +60,7 @@ with right:
     if do_save:
         try:
             with st.spinner("Building the dataset with DuckDB…"):
-                v = datasets.build(ws, name, sql)
+                v = wb.build(ws, name, sql)
             if v.unchanged:
                 st.info(f"**{v.name}** v{v.version} already holds exactly this result (hash `{v.hash}`); "
                         "no new version was written.")
@@ -95,7 +95,7 @@ if relations:
             "distinct": st.column_config.NumberColumn("distinct", format="localized",
                                                       help="Non-null distinct values."),
             "distinct_exact": st.column_config.CheckboxColumn(
-                "exact", help=f"Counted exactly up to {profile.EXACT_DISTINCT_UP_TO:,} distinct values; "
+                "exact", help=f"Counted exactly up to {wb.EXACT_DISTINCT_UP_TO:,} distinct values; "
                               "beyond that, a HyperLogLog estimate (within a few percent)."),
             "mean": st.column_config.NumberColumn("mean", format="%.4g", width=80),
             "top_values": st.column_config.TextColumn("top values (count)", width=220)})

@@ -4,8 +4,9 @@ from pathlib import Path
 import pytest
 
 from helpers import synthetic_ws
-from workbench import demo, train
-from workbench.workspace import Workspace
+from workbench.data import demo
+from workbench.model import train
+from workbench import Workspace
 
 DATA = Path(__file__).parent / "data"
 

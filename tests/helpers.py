@@ -1,12 +1,13 @@
 """Helpers shared by test modules (fixtures live in conftest.py)."""
 from pathlib import Path
 
-from workbench import datasets, synthetic
-from workbench.workspace import Workspace
+from workbench.store import build
+from workbench.data import synthetic
+from workbench import Workspace
 
 
 def synthetic_ws(root: Path, rows: int, task: str, seed: int = 0) -> Workspace:
     ws = Workspace.open(root)
     synthetic.write(root / "source.parquet", rows, numeric=6, text=3, task=task, seed=seed)
-    datasets.build(ws, "synth", "SELECT * FROM source")
+    build.build(ws, "synth", "SELECT * FROM source")
     return ws

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from workbench import datasets, demo, runs
+from workbench.store import datasets, runs
+from workbench.data import demo
 
 PAGES = ["app.py", "pages/data.py", "pages/train.py", "pages/analysis.py"]
 TIMEOUT = 180
@@ -70,7 +71,7 @@ def test_build_train_and_slice_through_the_widgets(on_demo):
     assert_clean(at)
     run_id = at.query_params["run"]
     assert at.subheader[0].value == f"Run {run_id}"
-    assert runs.load_run(on_demo, run_id).info["split"]["kind"] == "time"
+    assert runs.load_run(on_demo, run_id).record.split.kind == "time"
     table = at.dataframe[0].value
     assert list(table["model"]) == ["lightgbm", "linear", "trivial"]
 
@@ -132,4 +133,4 @@ def test_error_tree_on_the_demo(on_demo):
     [nodes] = [d.value for d in at.dataframe if "node" in d.value.columns]
     shown_run = runs.load_run(on_demo, at.selectbox(key="run").value)
     assert not [d for d in at.dataframe if "carrier" in d.value.columns]  # the breakdown tab did not run
-    assert len(nodes) > 1 and nodes["n"].iloc[0] == shown_run.info["split"]["n_holdout"]
+    assert len(nodes) > 1 and nodes["n"].iloc[0] == shown_run.record.split.n_holdout

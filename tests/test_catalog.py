@@ -1,7 +1,8 @@
 import pytest
 
-from workbench import catalog, datasets
-from workbench.workspace import WorkbenchError
+from workbench.store import views
+from workbench.store import build, catalog
+from workbench import WorkbenchError
 
 
 def test_files_and_hive_folders_become_tables(tiny_ws):
@@ -17,12 +18,12 @@ def test_files_and_hive_folders_become_tables(tiny_ws):
 
 
 def test_views_read_partitions_as_columns(tiny_ws):
-    con = tiny_ws.connect()
+    con = views.connect(tiny_ws)
     assert con.execute("SELECT year, count(*) FROM events GROUP BY 1 ORDER BY 1").fetchall() == [(2023, 3), (2024, 2)]
 
 
 def test_artifacts_are_never_sources(tiny_ws):
-    datasets.build(tiny_ws, "north", "SELECT * FROM loans WHERE region = 'north'")
+    build.build(tiny_ws, "north", "SELECT * FROM loans WHERE region = 'north'")
     assert {t.name for t in catalog.scan(tiny_ws).tables} == {"loans", "events"}
 
 

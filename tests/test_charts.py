@@ -1,7 +1,8 @@
 """Every chart builds from its result object, with a title and labelled axes."""
 import pytest
 
-from workbench import charts, diagnostics, slices
+from workbench.render import charts
+from workbench.analysis import diagnostics, slices
 
 
 def _labelled(fig):

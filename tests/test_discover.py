@@ -2,8 +2,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from workbench import discover
-from workbench.workspace import WorkbenchError
+from workbench.analysis import discover
+from workbench import WorkbenchError
 
 
 def test_planted_slice_is_found_and_confirmed(trained):
@@ -16,7 +16,7 @@ def test_planted_slice_is_found_and_confirmed(trained):
     planted = c.slices.filter(pl.col("predicate").str.contains("c0 = a"))
     assert planted.height and planted["confirmed"].all()
     assert (c.slices["confirm_size"] > 0).all() and not c.slices["confirmed"].all()
-    assert c.n < run.info["split"]["n_holdout"]
+    assert c.n < run.record.split.n_holdout
 
 
 @pytest.mark.parametrize("error, column", [("loss", "_loss"), ("misclassification", "1 - _correct::INT")])
@@ -26,7 +26,7 @@ def test_each_slice_equals_its_rows(trained, error, column, binner):
     _, run = trained["binary"]
     alpha = 0.99 if error == "loss" else 0.95
     d = discover.discover(run, k=5, max_level=3, alpha=alpha, min_support=10, error=error, binner=binner)
-    assert d.slices.height > 0 and d.n == run.info["split"]["n_holdout"]
+    assert d.slices.height > 0 and d.n == run.record.split.n_holdout
     con = duckdb.connect()
     for r in d.slices.iter_rows(named=True):
         n, mean = con.execute(f"SELECT count(*), avg({column}) FROM read_parquet('{run.predictions}') "

@@ -1,15 +1,15 @@
 import duckdb
 import pytest
 
-from workbench import errortree
-from workbench.workspace import WorkbenchError
+from workbench.analysis import errortree
+from workbench import WorkbenchError
 
 
 @pytest.mark.parametrize("task, error", [("binary", "misclassification"), ("binary", "loss"), ("regression", "loss")])
 def test_leaves_partition_the_holdout_and_match_their_rows(trained, task, error):
     _, run = trained[task]
-    nodes = errortree.error_tree(run, error=error, max_depth=3, min_rows=20)
-    n = run.info["split"]["n_holdout"]
+    nodes = errortree.error_tree(run, error=error, max_depth=3, min_rows=20).nodes
+    n = run.record.split.n_holdout
     assert nodes["n"][0] == n and nodes["predicate"][0] == "all rows"
     assert nodes.filter("leaf")["n"].sum() == n
     column = "_loss" if error == "loss" else "1 - _correct::INT"
@@ -26,7 +26,7 @@ def test_leaves_partition_the_holdout_and_match_their_rows(trained, task, error)
 
 def test_text_splits_read_as_value_sets(trained):
     _, run = trained["binary"]
-    nodes = errortree.error_tree(run, error="misclassification", max_depth=4, min_rows=10, columns=["c0", "c1"])
+    nodes = errortree.error_tree(run, error="misclassification", max_depth=4, min_rows=10, columns=["c0", "c1"]).nodes
     assert any(" in {" in p for p in nodes["predicate"])
 
 
@@ -44,8 +44,10 @@ def test_odd_columns_and_missing_value_splits(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from workbench import datasets, slices, train
-    from workbench.workspace import Workspace
+    from workbench.store import build
+    from workbench.analysis import slices
+    from workbench.model import train
+    from workbench import Workspace
 
     rng = np.random.default_rng(0)
     n = 2000
@@ -59,9 +61,9 @@ def test_odd_columns_and_missing_value_splits(tmp_path):
         "target": np.where(missing, rng.random(n) < 0.8, rng.random(n) < 0.1),
     }), tmp_path / "odd.parquet")
     ws = Workspace.open(tmp_path)
-    datasets.build(ws, "odd_ds", "SELECT * FROM odd")
+    build.build(ws, "odd_ds", "SELECT * FROM odd")
     run = train.train(ws, train.TrainSpec("odd_ds", "target"))
-    assert run.info["ignored_columns"] == ["tags"] and 'quo"te' in run.info["features"]
-    assert slices.breakdown(run, ['quo"te', "ünïcode"]).slices["n"].sum() == run.info["split"]["n_holdout"]
-    nodes = errortree.error_tree(run, error="loss", max_depth=2, min_rows=20)
-    assert nodes.filter("leaf")["n"].sum() == run.info["split"]["n_holdout"]
+    assert run.record.ignored_columns == ("tags",) and 'quo"te' in run.record.features
+    assert slices.breakdown(run, ['quo"te', "ünïcode"]).slices["n"].sum() == run.record.split.n_holdout
+    nodes = errortree.error_tree(run, error="loss", max_depth=2, min_rows=20).nodes
+    assert nodes.filter("leaf")["n"].sum() == run.record.split.n_holdout

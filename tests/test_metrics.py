@@ -2,13 +2,14 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from workbench import metrics
+from workbench import stats
+from workbench.stats import metrics
 
 
 def test_wilson_interval_known_values():
-    lo, hi = metrics.wilson_interval(5, 10)
+    lo, hi = stats.wilson_interval(5, 10)
     assert (float(lo), float(hi)) == pytest.approx((0.2366, 0.7634), abs=1e-4)
-    lo, hi = metrics.wilson_interval(0, 20)
+    lo, hi = stats.wilson_interval(0, 20)
     assert float(lo) == pytest.approx(0, abs=1e-12) and float(hi) == pytest.approx(0.1611, abs=1e-4)
 
 
@@ -24,9 +25,9 @@ def test_delong_interval_matches_the_pairwise_definition():
     y = rng.integers(0, 2, 400)
     s = np.round(y * 0.4 + rng.random(400), 1)  # rounding makes ties
     se, auc = _slow_delong_se(y, s)
-    lo, hi = metrics.delong_interval(y, s)
+    lo, hi = stats.delong_interval(y, s)
     assert auc == pytest.approx(skm.roc_auc_score(y, s))
-    assert (lo, hi) == pytest.approx((auc - metrics.Z95 * se, auc + metrics.Z95 * se))
+    assert (lo, hi) == pytest.approx((auc - stats.Z95 * se, auc + stats.Z95 * se))
 
 
 @pytest.fixture

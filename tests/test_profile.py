@@ -3,8 +3,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from workbench import profile
-from workbench.workspace import WorkbenchError, Workspace
+from workbench.data import profile
+from workbench import WorkbenchError, Workspace
 
 
 def test_profile_matches_hand_counts(tiny_ws):

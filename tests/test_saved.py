@@ -1,7 +1,8 @@
 import pytest
 
-from workbench import saved, slices
-from workbench.workspace import WorkbenchError
+from workbench.store import saved
+from workbench.analysis import slices
+from workbench import WorkbenchError
 
 
 def test_a_saved_slice_is_a_column_in_breakdowns(trained):
@@ -14,7 +15,7 @@ def test_a_saved_slice_is_a_column_in_breakdowns(trained):
     import duckdb
     n = duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{run.predictions}') "
                                  "WHERE c0 = 'a' AND x0 > 1").fetchall()[0][0]
-    assert inside["n"].sum() == n and table.slices["n"].sum() == run.info["split"]["n_holdout"]
+    assert inside["n"].sum() == n and table.slices["n"].sum() == run.record.split.n_holdout
     worst = slices.breakdown(run, ["slice:a_high"], saved=conditions).slices.row(0, named=True)
     assert worst["slice:a_high"] == "in a_high"  # the planted slice errs more
 
@@ -32,7 +33,10 @@ def test_slices_that_do_not_apply_are_not_offered(trained):
 @pytest.mark.parametrize("name, where, message", [
     ("a/b", "c0 = 'a'", "Invalid slice name"),
     ("empty", "c0 = 'zzz'", "selects no rows"),
-    ("two", "c0 = 'a'; DROP TABLE x", "without ';'"),
+    ("two", "c0 = 'a'; DROP TABLE x", "must be one SQL expression"),
+    ("union", "c0 = 'a' UNION SELECT 1", "must be one SQL expression"),
+    ("nothing", "  ", "must be one SQL expression"),
+    ("outside", "(SELECT count(*) FROM read_text('/etc/hostname')) > 0", "may read only the workspace"),
 ])
 def test_bad_saved_slices(trained, name, where, message):
     ws, run = trained["binary"]

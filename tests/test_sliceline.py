@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sliceline.slicefinder import Slicefinder  # a pinned test requirement: missing is a failure
 
-from workbench import sliceline as sl
+from workbench.analysis import sliceline as sl
 
 
 def planted(seed: int, n: int = 4000, m: int = 6, levels: int = 4, *, loss: bool = False):
@@ -96,13 +96,14 @@ def test_no_error_means_no_slices():
 def test_top_k_equals_the_package_on_the_demo(demo_ws):
     """The demo run's features coded as discovery codes them (model bins, nulls their own level),
     on 6,000 holdout rows (the package needs minutes and gigabytes for all of them)."""
-    from workbench import discover, runs
-    from workbench.workspace import cursor, sql_literal
+    from workbench.analysis import discover
+    from workbench.store import runs
+    from workbench.engine import cursor, sql_literal
 
     run = runs.list_runs(demo_ws)[-1]
-    con = cursor()
+    con = cursor(demo_ws.root)
     src = f"read_parquet({sql_literal(str(run.predictions))})"
-    features = discover.encode(run, con, src, run.info["features"], bins=5, binner="model")
+    features = discover.encode(run, con, src, run.record.features, bins=5, binner="model")
     coded = con.sql(f"SELECT {', '.join(f.code_sql() + f' AS f{i}' for i, f in enumerate(features))}, "
                     f"_loss AS e FROM {src} ORDER BY _row LIMIT 6000").fetchnumpy()
     X = np.column_stack([coded[f"f{i}"] for i in range(len(features))]).astype(np.int64)

@@ -4,8 +4,10 @@ import polars as pl
 import pytest
 from sklearn import metrics as skm
 
-from workbench import runs, slices
-from workbench.workspace import WorkbenchError
+from workbench.store import runs
+from workbench.analysis import slices
+from workbench.analysis.binning import MISSING
+from workbench import WorkbenchError
 
 ORACLE = {
     "error_rate": lambda f, y: 1 - f["_correct"].mean(),
@@ -72,7 +74,7 @@ def test_rest_of_data_auc_is_exact(trained):
 def test_slices_partition_the_holdout(trained, by):
     _, run = trained["binary"]
     table = slices.breakdown(run, by, bins=5)
-    assert table.slices["n"].sum() == table.overall["n"] == run.info["split"]["n_holdout"]
+    assert table.slices["n"].sum() == table.overall["n"] == run.record.split.n_holdout
     assert table.slices["share"].sum() == pytest.approx(1.0)
     assert table.slices.select(by).is_unique().all()
     p = table.slices["p_value"].drop_nulls()
@@ -83,15 +85,17 @@ def test_slices_partition_the_holdout(trained, by):
 def test_nulls_are_a_slice_of_their_own(trained):
     _, run = trained["binary"]
     table = slices.breakdown(run, ["x2"], bins=3)
-    nulls = table.slices.filter(pl.col("x2") == "null")
-    assert nulls.height == 1 and nulls["where"][0] == '("x2" IS NULL)'
+    nulls = table.slices.filter(pl.col("x2") == MISSING)
+    assert nulls.height == 1 and nulls["where"][0] == '(("x2" IS NULL OR isnan("x2")))'  # NaN is missing too
     assert nulls["n"][0] == pl.read_parquet(run.predictions)["x2"].null_count()
     assert table.slices.height == 4
 
 
 def test_row_order_does_not_change_any_result(trained, tmp_path):
     _, run = trained["binary"]
-    shuffled = runs.Run(tmp_path, run.info)
+    folder = tmp_path / ".workbench" / "runs" / run.run_id  # a run of another workspace
+    folder.mkdir(parents=True)
+    shuffled = runs.Run(folder, run.record)
     frame = pl.read_parquet(run.predictions)
     frame.sample(fraction=1.0, shuffle=True, seed=5).write_parquet(shuffled.predictions)
     for metric in ("error_rate", "log_loss", "roc_auc"):

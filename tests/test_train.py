@@ -1,12 +1,15 @@
+import json
+
 import numpy as np
 import polars as pl
 import pyarrow as pa
 import pytest
 from sklearn import metrics as skm
 
-from workbench import datasets, train
-from workbench.train import TrainSpec
-from workbench.workspace import WorkbenchError
+from workbench.store import datasets, build
+from workbench.model import train
+from workbench.model.train import TrainSpec
+from workbench import WorkbenchError
 
 from helpers import synthetic_ws
 
@@ -24,7 +27,7 @@ def test_run_folder_holds_model_record_and_predictions(trained):
     ws, run = trained["binary"]
     assert {p.name for p in run.path.iterdir()} == {"model.txt", "run.json", "predictions.parquet"}
     assert run.model_path.read_text().startswith("tree")
-    info = run.info
+    info = json.loads((run.path / "run.json").read_text())  # the record as any reader sees it
     assert info["task"] == "binary" and info["target"] == "y" and info["classes"] == [False, True]
     assert info["dataset"]["name"] == "synth" and len(info["dataset"]["hash"]) == 16
     assert set(info["metrics"]) == {"lightgbm", "linear", "trivial"}
@@ -59,7 +62,7 @@ def test_lightgbm_beats_the_trivial_baseline(trained):
 def test_multiclass_and_regression_predictions(trained):
     _, run = trained["multiclass"]
     f = pl.read_parquet(run.predictions)
-    assert run.info["classes"] == [0, 1, 2] and "_score" not in f.columns
+    assert run.record.classes == (0, 1, 2) and "_score" not in f.columns
     assert f["_loss"].mean() == pytest.approx(run.metrics["lightgbm"]["log_loss"])
     _, run = trained["regression"]
     f = pl.read_parquet(run.predictions)
@@ -83,17 +86,17 @@ def test_time_split_holds_out_the_latest_rows_and_never_uses_the_column(tmp_path
     train_rows = every.filter(~pl.col("_row").is_in(hold["_row"].implode()))
     assert hold["ts"].min() >= train_rows["ts"].max()
     assert 0.19 <= hold.height / 2000 <= 0.21
-    assert "ts" not in run.info["features"] and run.info["split"]["column"] == "ts"
+    assert "ts" not in run.record.features and run.record.split.column == "ts"
 
 
 def test_column_split_holds_out_rows_marked_test(tiny_ws):
-    datasets.build(tiny_ws, "marked", """
+    build.build(tiny_ws, "marked", """
         SELECT *, CASE WHEN i % 4 = 0 THEN 'test' WHEN i % 4 = 1 THEN 'VALID' ELSE 'train' END AS fold
         FROM (SELECT range AS i, range % 7 AS a, (range * 37 % 11) > 5 AS y FROM range(400))""")
     run = train.train(tiny_ws, TrainSpec("marked", "y", split="column:fold"))
     hold = pl.read_parquet(run.predictions)
     assert hold.height == 100 and (hold["fold"] == "test").all() and (hold["i"] % 4 == 0).all()
-    assert run.info["split"]["n_valid"] == 100 and "fold" not in run.info["features"]
+    assert run.record.split.n_valid == 100 and "fold" not in run.record.features
 
 
 @pytest.mark.parametrize("spec, message", [
@@ -110,7 +113,7 @@ def test_column_split_holds_out_rows_marked_test(tiny_ws):
     (TrainSpec("nope", "y"), "Unknown dataset 'nope'"),
 ])
 def test_bad_training_input_is_refused_and_writes_nothing(tiny_ws, spec, message):
-    datasets.build(tiny_ws, "d", "SELECT range % 3 AS x, 'a' || (range % 2) AS k, range % 2 = 0 AS y, "
+    build.build(tiny_ws, "d", "SELECT range % 3 AS x, 'a' || (range % 2) AS k, range % 2 = 0 AS y, "
                                  "1 AS const, NULL::INT AS empty FROM range(50)")
     with pytest.raises(WorkbenchError, match=message):
         train.train(tiny_ws, spec)
@@ -119,16 +122,16 @@ def test_bad_training_input_is_refused_and_writes_nothing(tiny_ws, spec, message
 
 def test_fit_takes_an_arrow_table(tmp_path):
     table = pa.table({"a": np.arange(300) % 5, "b": np.arange(300) * 0.1, "y": (np.arange(300) % 5) > 2})
-    info, model_text, predictions = train.fit(table, TrainSpec("in-memory", "y"))
-    assert info["task"] == "binary" and predictions.num_rows == 60 and model_text.startswith("tree")
+    fitted = train.fit(table, TrainSpec("in-memory", "y"))
+    assert fitted.task == "binary" and fitted.predictions.num_rows == 60 and fitted.model_text.startswith("tree")
 
 
 def test_lightgbm_settings_are_used_and_recorded(tiny_ws):
-    datasets.build(tiny_ws, "d", "SELECT range % 7 AS a, range % 3 AS b, (range * 7919) % 5 > 1 AS y FROM range(600)")
+    build.build(tiny_ws, "d", "SELECT range % 7 AS a, range % 3 AS b, (range * 7919) % 5 > 1 AS y FROM range(600)")
     run = train.train(tiny_ws, TrainSpec("d", "y", params={"num_leaves": 4, "num_boost_round": 7,
                                                            "learning_rate": 0.3}))
-    assert run.info["params"]["num_leaves"] == 4 and run.info["params"]["num_boost_round"] == 7
-    assert run.info["best_iteration"] <= 7
+    assert run.record.params["num_leaves"] == 4 and run.record.params["num_boost_round"] == 7
+    assert run.record.best_iteration <= 7
 
 
 @pytest.mark.parametrize("params, message", [
@@ -137,7 +140,7 @@ def test_lightgbm_settings_are_used_and_recorded(tiny_ws):
     ({"num_leaves": -3}, "LightGBM refused the settings"),
 ])
 def test_bad_lightgbm_settings(tiny_ws, params, message):
-    datasets.build(tiny_ws, "d", "SELECT range % 7 AS a, (range * 7919) % 5 > 1 AS y FROM range(300)")
+    build.build(tiny_ws, "d", "SELECT range % 7 AS a, (range * 7919) % 5 > 1 AS y FROM range(300)")
     with pytest.raises(WorkbenchError, match=message):
         train.train(tiny_ws, TrainSpec("d", "y", params=params))
     assert not tiny_ws.runs_dir.exists()

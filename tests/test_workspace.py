@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from workbench.workspace import Discard, Workspace, WorkbenchError, check_name, staging_dir, write_json
+from workbench.errors import WorkbenchError
+from workbench.store.workspace import Discard, Workspace, check_name, staging_dir, write_json
 
 
 @pytest.mark.parametrize("name", ["flights", "_tmp", "a1_b2", "X" * 64])

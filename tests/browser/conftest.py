@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness import CHROMIUM, Server, launch
-from workbench.workspace import Workspace
+from workbench import Workspace
 
 
 def _missing() -> str | None:

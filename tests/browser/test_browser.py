@@ -4,7 +4,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from workbench import runs
+from workbench.store import runs
 
 from harness import choose, no_exceptions, settle, shoot
 
@@ -36,7 +36,7 @@ def test_demo_from_an_empty_workspace_to_a_trained_run(page, fresh_server, tmp_p
     shoot(page, "train")
     [run] = runs.list_runs(runs.Workspace.open(tmp_path))
     page.wait_for_url(re.compile(f"run={run.run_id}"))
-    assert run.info["split"]["kind"] == "time"
+    assert run.record.split.kind == "time"
 
 
 def test_slice_breakdown_and_a_click_on_a_bar_opens_its_rows(page, demo_server):
@@ -129,12 +129,12 @@ def test_find_problem_slices_and_save_one(page, scratch):
     page.get_by_role("button", name="Save slice").click()
     settle(page)
     page.get_by_text("Saved: choose").wait_for()
-    from workbench import saved
+    from workbench.store import saved
     assert "worst_found" in [s.name for s in saved.list_saved(ws)]
 
 
 def test_a_saved_slice_is_a_column_of_the_breakdown(page, scratch):
-    from workbench import saved
+    from workbench.store import saved
     server, ws = scratch
     run = runs.list_runs(ws)[0]
     saved.save(ws, "from_ewr", "origin = 'EWR'", run=run, predicate="origin = EWR")
@@ -180,5 +180,5 @@ def test_build_a_dataset_with_sql_in_the_browser(page, scratch):
     page.get_by_text("Saved carrier_flights v1: 16 rows").wait_for()
     page.get_by_role("link", name="Train a model on carrier_flights").wait_for()
     no_exceptions(page)
-    from workbench import datasets
+    from workbench.store import datasets
     assert datasets.load_version(ws, "carrier_flights").rows == 16

@@ -11,8 +11,8 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from workbench import metrics
-from workbench.runs import Run
+from workbench.stats import curves
+from workbench.store.runs import Run
 
 MODELS = {"lightgbm": "_score", "linear": "_score_linear"}
 
@@ -35,20 +35,20 @@ def diagnostics(run: Run) -> Diagnostics:
     if run.task == "binary":
         cols = ["_label"] + [c for c in MODELS.values() if c in names]
         frame = pl.read_parquet(run.predictions, columns=cols)
-        y = (frame["_label"] == run.info["positive_class"]).to_numpy().astype(np.int64)
+        y = (frame["_label"] == run.record.positive_class).to_numpy().astype(np.int64)
         rocs, prs = [], []
         for model, col in MODELS.items():
             if col in frame.columns:
                 s = frame[col].to_numpy()
-                rocs.append(metrics.roc_points(y, s).with_columns(model=pl.lit(model)))
-                prs.append(metrics.pr_points(y, s).with_columns(model=pl.lit(model)))
+                rocs.append(curves.roc_points(y, s).with_columns(model=pl.lit(model)))
+                prs.append(curves.pr_points(y, s).with_columns(model=pl.lit(model)))
         return Diagnostics(run.task, roc=pl.concat(rocs), pr=pl.concat(prs),
-                           calibration=metrics.calibration_points(y, frame["_score"].to_numpy()),
+                           calibration=curves.calibration_points(y, frame["_score"].to_numpy()),
                            base_rate=float(y.mean()))
     cols = ["_label", "_pred"] + (["_pred_linear"] if "_pred_linear" in names else [])
     frame = pl.read_parquet(run.predictions, columns=cols)
     y = frame["_label"].cast(pl.Float64).to_numpy()
-    parts = [metrics.residual_points(y, frame["_pred"].to_numpy()).with_columns(model=pl.lit("lightgbm"))]
+    parts = [curves.residual_points(y, frame["_pred"].to_numpy()).with_columns(model=pl.lit("lightgbm"))]
     if "_pred_linear" in frame.columns:
-        parts.append(metrics.residual_points(y, frame["_pred_linear"].to_numpy()).with_columns(model=pl.lit("linear")))
+        parts.append(curves.residual_points(y, frame["_pred_linear"].to_numpy()).with_columns(model=pl.lit("linear")))
     return Diagnostics(run.task, residuals=pl.concat(parts))

@@ -10,6 +10,7 @@ and reads as ``carrier in {EV, FL, ...}``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Literal
 
@@ -17,28 +18,44 @@ import numpy as np
 import polars as pl
 from sklearn.tree import DecisionTreeRegressor
 
-from workbench import metrics
-from workbench.runs import Run
-from workbench.workspace import WorkbenchError, cursor, quote, sql_literal
+from workbench import stats
+from workbench.engine import limits, quote, sql_literal
+from workbench.errors import WorkbenchError
+from workbench.store.runs import Run
 
 MAX_VALUES = 200  # text columns keep their most frequent values; the rest become missing
 FIT_ROWS = 200_000  # the tree is fit on a seeded sample of this many rows; node stats use all rows
 
 
+@dataclass(frozen=True)
+class ErrorTree:
+    """The tree's ``nodes``, root first (depth-first): id, parent, depth, predicate (the path),
+    where, leaf, n, error, ci_low, ci_high (Wilson for misclassification, t for loss)."""
+
+    run_id: str
+    error: str
+    params: dict
+    nodes: pl.DataFrame
+
+    def to_dict(self) -> dict:
+        return {"run_id": self.run_id, "error": self.error, "params": self.params,
+                "nodes": self.nodes.to_dicts()}
+
+
 def error_tree(run: Run, *, error: Literal["loss", "misclassification"] = "loss", max_depth: int = 3,
-               min_rows: int = 32, columns: list[str] | None = None, seed: int = 0) -> pl.DataFrame:
-    """Nodes of the tree, root first (depth-first): id, parent, depth, predicate (the path),
-    where, n, error, ci_low, ci_high, leaf."""
+               min_rows: int = 32, columns: list[str] | None = None, seed: int = 0) -> ErrorTree:
+    """A shallow decision tree on each holdout row's error; every node a slice."""
     if error == "misclassification" and run.task == "regression":
         raise WorkbenchError("error='misclassification' needs a classification run; use 'loss' for regression.")
     if max_depth < 1 or min_rows < 1:
         raise WorkbenchError("max_depth and min_rows must be at least 1.")
-    con = cursor()
+    con = run.workspace.cursor()
     src = f"read_parquet({sql_literal(str(run.predictions))})"
     schema = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
-    columns = columns or [c for c in run.info["features"] if c in schema]
+    columns = columns or [c for c in run.record.features if c in schema]
     err_sql = "_loss" if error == "loss" else "1 - _correct::INT"
-    frame = con.sql(f"SELECT {', '.join(quote(c) for c in columns)}, ({err_sql})::DOUBLE AS _e FROM {src}").pl()
+    with limits(con):
+        frame = con.sql(f"SELECT {', '.join(quote(c) for c in columns)}, ({err_sql})::DOUBLE AS _e FROM {src}").pl()
     e = frame["_e"].to_numpy()
     X, orders = [], {}
     for c in columns:
@@ -76,18 +93,20 @@ def error_tree(run: Run, *, error: Literal["loss", "misclassification"] = "loss"
             stack.append((tree.children_left[node], node, depth + 1, text + [left_text], sql + [left_sql]))
     table = pl.DataFrame(nodes)
     # sizes and errors by the WHERE clauses themselves, so they match what a user's query returns
-    stats = con.sql("SELECT " + ", ".join(
+    sums = con.sql("SELECT " + ", ".join(
         f"count(*) FILTER (WHERE {w}), avg({err_sql}) FILTER (WHERE {w}), "
         f"stddev_samp({err_sql}) FILTER (WHERE {w})" for w in table["where"]) + f" FROM {src}").fetchall()[0]
-    n = np.array(stats[0::3], float)
-    mean = np.array([np.nan if v is None else v for v in stats[1::3]], float)
-    sd = np.array([np.nan if v is None else v for v in stats[2::3]], float)
+    n = np.array(sums[0::3], float)
+    mean = np.array([np.nan if v is None else v for v in sums[1::3]], float)
+    sd = np.array([np.nan if v is None else v for v in sums[2::3]], float)
     if error == "misclassification":
-        lo, hi = metrics.wilson_interval(mean * n, n)
+        lo, hi = stats.wilson_interval(mean * n, n)
     else:
-        lo, hi = metrics.mean_interval(mean, sd, n)
-    return table.with_columns(n=pl.Series(n.astype(np.int64)), error=pl.Series(mean), ci_low=pl.Series(lo),
-                              ci_high=pl.Series(hi)).with_columns(pl.col(pl.Float64).fill_nan(None))
+        lo, hi = stats.mean_interval(mean, sd, n)
+    nodes = table.with_columns(n=pl.Series(n.astype(np.int64)), error=pl.Series(mean), ci_low=pl.Series(lo),
+                               ci_high=pl.Series(hi)).with_columns(pl.col(pl.Float64).fill_nan(None))
+    params = {"max_depth": max_depth, "min_rows": min_rows, "columns": columns, "seed": seed}
+    return ErrorTree(run.run_id, error, params, nodes)
 
 
 def _split(column: str, threshold: float, order: list[str] | None, dtype: str, missing_left: bool | None):

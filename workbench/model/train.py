@@ -22,18 +22,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sklearn
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import train_test_split
 
-from workbench import datasets, features, metrics, runs
-from workbench.workspace import Workspace, WorkbenchError
+from workbench.errors import WorkbenchError
+from workbench.model import features
+from workbench.model.splits import Split, make_split, parse_split
+from workbench.stats import metrics
+from workbench.store import datasets, runs
+from workbench.store.workspace import Workspace
 
 TaskChoice = Literal["auto", "binary", "multiclass", "regression"]
 Progress = Callable[[float, str], None]
 MAX_CLASSES = 50
-HOLDOUT = 0.2
-VALID = 0.1
-TEST_VALUES = ("test",)
-VALID_VALUES = ("valid", "validation")
 
 DEFAULT_PARAMS = {
     "learning_rate": 0.1, "num_leaves": 31, "min_data_in_leaf": 20, "feature_fraction": 0.9,
@@ -61,12 +60,10 @@ class TrainSpec:
 
     @property
     def split_column(self) -> str | None:
-        return self.split.split(":", 1)[1] if ":" in self.split else None
+        return parse_split(self.split)[1]
 
     def check(self) -> None:
-        kind = self.split.split(":", 1)[0]
-        if kind not in ("random", "time", "column") or (kind != "random") != bool(self.split_column):
-            raise WorkbenchError(f"Invalid split {self.split!r}: use 'random', 'time:COLUMN' or 'column:COLUMN'.")
+        parse_split(self.split)
         if self.task not in ("auto", "binary", "multiclass", "regression"):
             raise WorkbenchError(f"Invalid task {self.task!r}: use auto, binary, multiclass or regression.")
         for key, value in self.params.items():
@@ -109,69 +106,6 @@ def _check_target(frame: pl.DataFrame, spec: TrainSpec) -> tuple[str, list]:
     return task, classes
 
 
-@dataclass(frozen=True)
-class Split:
-    train: np.ndarray
-    valid: np.ndarray
-    holdout: np.ndarray
-    info: dict
-
-
-def _latest(order_values: pl.Series, rows: np.ndarray, share: float) -> np.ndarray:
-    """Boolean mask over ``rows``: those at or after the time that starts the latest ``share``."""
-    values = order_values.gather(rows)
-    cut = values.drop_nulls().sort().gather(int((1 - share) * values.drop_nulls().len()))
-    return (values >= cut[0]).fill_null(False).to_numpy()
-
-
-def make_split(frame: pl.DataFrame, spec: TrainSpec, y: np.ndarray, task: str) -> Split:
-    """Row indices for training, early-stopping validation and holdout."""
-    rows = np.arange(frame.height)
-    stratify = y if task != "regression" else None
-    col = spec.split_column
-    if col is not None and col not in frame.columns:
-        raise WorkbenchError(f"Unknown split column {col!r}; columns: {', '.join(frame.columns)}.")
-    info = {"kind": spec.split.split(":")[0], "column": col}
-    if info["kind"] == "time":
-        late = _latest(frame[col], rows, HOLDOUT)
-        rest, holdout = rows[~late], rows[late]
-        if not len(rest) or not len(holdout):
-            raise WorkbenchError(f"Time column {col!r} has too few distinct values to hold out the latest 20%.")
-        valid_mask = _latest(frame[col], rest, VALID)
-        train, valid = rest[~valid_mask], rest[valid_mask]
-    elif info["kind"] == "column":
-        marks = frame[col].cast(pl.String).str.to_lowercase().fill_null("")
-        holdout_mask = marks.is_in(TEST_VALUES).to_numpy()
-        if not holdout_mask.any():
-            raise WorkbenchError(f"Split column {col!r} has no rows marked 'test'; mark holdout rows with 'test'.")
-        valid_mask = marks.is_in(VALID_VALUES).to_numpy()
-        holdout = rows[holdout_mask]
-        if valid_mask.any():
-            train, valid = rows[~holdout_mask & ~valid_mask], rows[valid_mask]
-        else:
-            train, valid = _random(rows[~holdout_mask], stratify, VALID, spec.seed + 1)
-    else:
-        train, holdout = _random(rows, stratify, HOLDOUT, spec.seed)
-        train, valid = _random(train, stratify, VALID, spec.seed + 1)
-    if len(train) < 2:
-        raise WorkbenchError("The split leaves fewer than 2 training rows; use more data or another split.")
-    info.update(n_train=int(len(train)), n_valid=int(len(valid)), n_holdout=int(len(holdout)))
-    return Split(np.sort(train), np.sort(valid), np.sort(holdout), info)
-
-
-def _random(rows: np.ndarray, y: np.ndarray | None, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded random split of ``rows``, stratified by ``y`` where every class has 2+ rows."""
-    if len(rows) < 5:
-        return rows, rows[:0]
-    strat = y[rows] if y is not None else None
-    if strat is not None and np.bincount(strat).min(initial=2) < 2:
-        strat = None
-    if strat is not None and np.unique(strat).size > share * len(rows):
-        strat = None
-    a, b = train_test_split(rows, test_size=share, random_state=seed, stratify=strat)
-    return a, b
-
-
 RESERVED = ("objective", "num_class", "seed", "metric")  # set from the task and --seed
 
 
@@ -183,7 +117,7 @@ def lightgbm_settings(spec: TrainSpec) -> tuple[dict, int, int]:
     return {**DEFAULT_PARAMS, **extra, "seed": spec.seed}, rounds, stopping
 
 
-def _lightgbm(task, n_classes, X, y, split, enc, spec, progress) -> lgb.Booster:
+def _lightgbm(task, n_classes, X, y, split: Split, enc, spec, progress) -> lgb.Booster:
     params, rounds, stopping = lightgbm_settings(spec)
     params["objective"] = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}[task]
     if task == "multiclass":
@@ -223,8 +157,41 @@ def _scores(task, proba) -> tuple[np.ndarray, np.ndarray | None]:
     return proba.argmax(axis=1), proba
 
 
-def fit(table: pa.Table, spec: TrainSpec, progress: Progress | None = None) -> tuple[dict, str, pa.Table]:
-    """Train the three models on ``table``; return (run info, model text, holdout predictions)."""
+@dataclass(frozen=True)
+class Fitted:
+    """What training produced, before it is stored as a run: everything the run record says of
+    the models and the split, LightGBM's model text and the holdout predictions."""
+
+    target: str
+    task: str
+    classes: tuple
+    encoding: features.Encoding
+    ignored_columns: tuple[str, ...]
+    dropped: tuple[str, ...]
+    split: runs.SplitInfo
+    seed: int
+    params: dict
+    best_iteration: int
+    metrics: dict[str, dict]
+    timings: dict[str, float]
+    versions: dict[str, str]
+    model_text: str
+    predictions: pa.Table
+
+    def record(self, run_id: str, created: str, dataset: runs.DatasetRef) -> runs.RunRecord:
+        """The run record of this training, stored as ``run.json``."""
+        names = self.encoding.names
+        return runs.RunRecord(
+            run_id=run_id, created=created, dataset=dataset, target=self.target, task=self.task,
+            classes=self.classes, positive_class=self.classes[1] if self.task == "binary" else None,
+            features=tuple(names), model_feature_names=tuple(features.model_names(names)), split=self.split,
+            seed=self.seed, params=self.params, best_iteration=self.best_iteration,
+            encoding=self.encoding.to_dict(), metrics=self.metrics, ignored_columns=self.ignored_columns,
+            dropped=self.dropped, timings=self.timings, versions=self.versions)
+
+
+def fit(table: pa.Table, spec: TrainSpec, progress: Progress | None = None) -> Fitted:
+    """Train the three models on ``table``."""
     progress = progress or (lambda fraction, message: None)
     spec.check()
     timings, started = {}, time.perf_counter()
@@ -246,7 +213,7 @@ def fit(table: pa.Table, spec: TrainSpec, progress: Progress | None = None) -> t
     if not feature_cols:
         raise WorkbenchError("No feature columns are left after the target, split column and dropped columns.")
     progress(0.02, "Splitting")
-    split = make_split(frame, spec, y, task)
+    split = make_split(frame, spec.split, y, task, seed=spec.seed)
     progress(0.05, "Encoding features")
     enc = features.fit_encoding(frame[split.train], feature_cols)
     X = features.matrix(frame, enc)
@@ -284,21 +251,16 @@ def fit(table: pa.Table, spec: TrainSpec, progress: Progress | None = None) -> t
     timings["total"] = time.perf_counter() - started
     progress(1.0, "Done")
     params, rounds, stopping = lightgbm_settings(spec)
-    info = {
-        "target": spec.target, "task": task, "classes": classes,
-        "positive_class": classes[1] if task == "binary" else None,
-        "features": enc.names, "model_feature_names": features.model_names(enc.names),
-        "ignored_columns": ignored, "dropped": list(spec.drop),
-        "split": split.info, "seed": spec.seed,
-        "params": {**params, "num_boost_round": rounds, "early_stopping_rounds": stopping},
-        "best_iteration": int(booster.best_iteration or booster.current_iteration()),
-        "encoding": enc.to_dict(), "metrics": scores,
-        "timings": {k: round(v, 3) for k, v in timings.items()},
-        "versions": {"python": platform.python_version(), "lightgbm": lgb.__version__,
-                     "scikit-learn": sklearn.__version__, "duckdb": duckdb.__version__,
-                     "polars": pl.__version__, "numpy": np.__version__},
-    }
-    return info, booster.model_to_string(), predictions
+    return Fitted(
+        target=spec.target, task=task, classes=tuple(classes), encoding=enc, ignored_columns=tuple(ignored),
+        dropped=tuple(spec.drop), split=runs.SplitInfo(**split.info), seed=spec.seed,
+        params={**params, "num_boost_round": rounds, "early_stopping_rounds": stopping},
+        best_iteration=int(booster.best_iteration or booster.current_iteration()), metrics=scores,
+        timings={k: round(v, 3) for k, v in timings.items()},
+        versions={"python": platform.python_version(), "lightgbm": lgb.__version__,
+                  "scikit-learn": sklearn.__version__, "duckdb": duckdb.__version__,
+                  "polars": pl.__version__, "numpy": np.__version__},
+        model_text=booster.model_to_string(), predictions=predictions)
 
 
 def _predictions(frame, spec, split, task, classes, y_hold, pred, proba) -> pa.Table:
@@ -322,9 +284,9 @@ def train(ws: Workspace, spec: TrainSpec, progress: Progress | None = None) -> r
     spec.check()
     version = datasets.load_version(ws, spec.dataset, spec.version)
     table = pq.read_table(version.path)
-    info, model_text, predictions = fit(table, spec, progress)
-    run_id = datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
-    info = {"run_id": run_id, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "dataset": {"name": version.name, "version": version.version, "hash": version.hash,
-                        "rows": version.rows}, **info}
-    return runs.write_run(ws, info, model_text, predictions)
+    fitted = fit(table, spec, progress)
+    now = datetime.now(timezone.utc)  # the id's time and ``created`` are one instant, in UTC
+    run_id = now.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+    record = fitted.record(run_id, now.isoformat(timespec="seconds"),
+                           runs.DatasetRef(version.name, version.version, version.hash, version.rows))
+    return runs.write_run(ws, record, fitted.model_text, fitted.predictions)

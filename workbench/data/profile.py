@@ -13,8 +13,10 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from workbench.catalog import is_numeric_type, is_ordered_type
-from workbench.workspace import Workspace, WorkbenchError, quote, sql_literal
+from workbench.engine import first_line, is_numeric_type, is_ordered_type, quote, sql_literal
+from workbench.errors import WorkbenchError
+from workbench.store import views
+from workbench.store.workspace import Workspace
 
 # columns with up to this many distinct values (by the estimate) are counted exactly; beyond
 # it an exact count needs a hash table of every value, and the estimate is within a few percent
@@ -42,10 +44,10 @@ def profile(ws: Workspace, relation: str, *, top: int = 5) -> Profile:
     Min and max are given for ordered types, the mean for numeric ones, and the ``top`` most
     frequent values (as text, with counts; null included) for every column.
     """
-    con = ws.connect()
-    views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
-    if relation not in views:
-        known = ", ".join(sorted(views)) or "none"
+    con = views.connect(ws)
+    names = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    if relation not in names:
+        known = ", ".join(sorted(names)) or "none"
         raise WorkbenchError(f"Unknown table or dataset {relation!r}; known: {known}.")
     rel = quote(relation)
     schema = [(name, type_) for name, type_, *_ in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()]
@@ -62,7 +64,7 @@ def profile(ws: Workspace, relation: str, *, top: int = 5) -> Profile:
         exact = _exact_distinct(con, rel, [n for n, d in estimated.items() if d <= EXACT_DISTINCT_UP_TO])
         tops = _top_values(con, rel, schema, top)
     except duckdb.Error as e:
-        raise WorkbenchError(f"Cannot profile {relation!r}: {str(e).splitlines()[0]}") from None
+        raise WorkbenchError(f"Cannot profile {relation!r}: {first_line(e)}") from None
     rows = int(stats[0])
     records = []
     for i, (name, type_) in enumerate(schema):

@@ -9,8 +9,9 @@ import os
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from workbench import catalog, datasets
-from workbench.workspace import Workspace
+from workbench.store import build, catalog
+from workbench.store.datasets import DatasetVersion
+from workbench.store.workspace import Workspace
 
 TABLES = ("flights", "weather", "planes", "airlines", "airports")
 DATASET = "flights_delay"
@@ -51,10 +52,10 @@ def write_tables(ws: Workspace) -> list[str]:
     return written
 
 
-def setup(ws: Workspace) -> datasets.DatasetVersion:
+def setup(ws: Workspace) -> DatasetVersion:
     """Write the demo tables (where missing) and build the example dataset."""
     write_tables(ws)
-    return datasets.build(ws, DATASET, SQL)
+    return build.build(ws, DATASET, SQL)
 
 
 def is_empty(ws: Workspace) -> bool:

@@ -13,22 +13,10 @@ from pathlib import Path
 
 import duckdb
 
-from workbench.workspace import Workspace, WorkbenchError, cursor, fetch_row, quote, sql_literal
-
-
-_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-            "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
-_TEMPORAL = ("DATE", "TIMESTAMP", "TIME")
-
-
-def is_numeric_type(duckdb_type: str) -> bool:
-    """Whether a DuckDB column type holds numbers (``DECIMAL(18,3)`` included)."""
-    return duckdb_type.upper().split("(")[0] in _NUMERIC
-
-
-def is_ordered_type(duckdb_type: str) -> bool:
-    """Numbers, dates, times and timestamps: types with a min, a max and quantiles."""
-    return is_numeric_type(duckdb_type) or duckdb_type.upper().startswith(_TEMPORAL)
+from workbench.engine import fetch_row, first_line, sql_literal
+from workbench.errors import WorkbenchError
+from workbench.store.datasets import latest_paths
+from workbench.store.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -59,6 +47,10 @@ class Table:
     def fingerprint(self) -> list[dict]:
         return [f.__dict__ for f in self.files]
 
+    def to_dict(self) -> dict:
+        return {"name": self.name, "rows": self.rows, "location": self.location,
+                "columns": [{"name": c.name, "type": c.type} for c in self.columns]}
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -82,6 +74,10 @@ class Catalog:
                 raise WorkbenchError(f"Table {name!r} cannot be read: {p.message}")
         known = ", ".join(t.name for t in self.tables) or "none"
         raise WorkbenchError(f"Unknown table {name!r}; tables in the workspace: {known}.")
+
+    def to_dict(self) -> dict:
+        return {"tables": [t.to_dict() for t in self.tables],
+                "problems": [{"location": p.location, "message": p.message} for p in self.problems]}
 
     def raise_problems(self) -> None:
         """Raise the first unreadable source as a user-facing error."""
@@ -116,12 +112,38 @@ def scan_expression(ws: Workspace, table: Table) -> str:
             "union_by_name=true)")
 
 
+def source_expressions(ws: Workspace) -> dict[str, str]:
+    """Each source table's name and the expression that reads it, from the folder listing alone
+    (no parquet footer read); sources named like a dataset are left out (see :func:`scan`)."""
+    datasets = latest_paths(ws)
+    out = {}
+    for name, kind, files in candidates(ws):
+        if name not in datasets and name not in out:
+            out[name] = scan_expression(ws, _stub(ws, name, kind, files))
+    return out
+
+
+def _stub(ws: Workspace, name: str, kind: str, files: list[Path], fingerprints: tuple = ()) -> "Table":
+    location = str(Path(files[0]).relative_to(ws.root)) if kind == "file" else name
+    if not fingerprints:
+        fingerprints = tuple(SourceFile(str(p.relative_to(ws.root)), 0, 0) for p in files)
+    return Table(name, kind, location, 0, (), fingerprints)
+
+
 def scan(ws: Workspace) -> Catalog:
-    """Discover the workspace's source tables from parquet metadata."""
-    con = cursor()
+    """Discover the workspace's source tables from parquet metadata.
+
+    A source named like a dataset is a problem, not a table: the name in SQL means the dataset,
+    and a file added later must not silently take or lose that name."""
+    con = ws.cursor()
+    datasets = latest_paths(ws)
     tables, problems, seen = [], [], {}
     for name, kind, files in candidates(ws):
         location = str(Path(files[0]).relative_to(ws.root)) if kind == "file" else name
+        if name in datasets:
+            problems.append(Problem(location, f"a dataset is also named {name!r}, and {name!r} in SQL "
+                                              "means the dataset; rename the source."))
+            continue
         if name in seen:
             problems.append(Problem(location, f"another source is also named {name!r} "
                                               f"({seen[name]}); rename one of them."))
@@ -130,34 +152,14 @@ def scan(ws: Workspace) -> Catalog:
         fingerprints = tuple(
             SourceFile(str(p.relative_to(ws.root)), p.stat().st_size, p.stat().st_mtime_ns)
             for p in files)
-        stub = Table(name, kind, location, 0, (), fingerprints)
         try:
-            expr = scan_expression(ws, stub)
+            expr = scan_expression(ws, _stub(ws, name, kind, files, fingerprints))
             schema = con.sql(f"DESCRIBE SELECT * FROM {expr}").fetchall()
             paths = "[" + ", ".join(sql_literal(str(p)) for p in files) + "]"
             rows = fetch_row(con, f"SELECT sum(num_rows)::BIGINT FROM parquet_file_metadata({paths})")[0] or 0
         except duckdb.Error as e:
-            problems.append(Problem(location, _first_line(e)))
+            problems.append(Problem(location, first_line(e)))
             continue
         cols = tuple(Column(r[0], r[1]) for r in schema)
         tables.append(Table(name, kind, location, int(rows), cols, fingerprints))
     return Catalog(tuple(tables), tuple(problems))
-
-
-def register_views(ws: Workspace, con: duckdb.DuckDBPyConnection, catalog: Catalog | None = None) -> Catalog:
-    """Create a view per readable source table and per dataset (its latest version)."""
-    from workbench import datasets  # datasets depends on catalog for fingerprints
-
-    catalog = catalog or scan(ws)
-    for t in catalog.tables:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(t.name)} AS SELECT * FROM {scan_expression(ws, t)}")
-    for d in datasets.list_datasets(ws):
-        latest = d.versions[-1]
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(d.name)} AS "
-                    f"SELECT * FROM read_parquet({sql_literal(str(latest.path))})")
-    return catalog
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from workbench.diagnostics import Diagnostics
-from workbench.slices import SliceTable
+from workbench.analysis.diagnostics import Diagnostics
+from workbench.analysis.slices import SliceTable
 
 COLORS = {"lightgbm": "#2563eb", "linear": "#f59e0b", "trivial": "#9ca3af"}
 BAD, OK, NEUTRAL = "#dc2626", "#16a34a", "#94a3b8"

@@ -10,12 +10,14 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
-import duckdb
-
-from workbench.runs import Run
-from workbench.workspace import Workspace, WorkbenchError, check_name, cursor, sql_literal, write_json
+from workbench.engine import limits, parse_condition, sql_literal
+from workbench.errors import WorkbenchError
+from workbench.store.runs import Run
+from workbench.store.workspace import Workspace, check_name, write_json
 
 PREFIX = "slice:"
+DOES_NOT_APPLY = "The slice's condition does not apply to run {run_id}: {detail}"
+SELECTS_NONE = "The condition selects no rows of run {run_id}; nothing was saved."
 
 
 @dataclass(frozen=True)
@@ -31,52 +33,55 @@ class SavedSlice:
         """How the slice is named where columns are chosen."""
         return PREFIX + self.name
 
-
-def _folder(ws: Workspace):
-    return ws.artifacts / "slices"
+    def to_dict(self) -> dict:
+        return {"name": self.name, "column": self.column, "where": self.where, "run_id": self.run_id,
+                "predicate": self.predicate, "created": self.created}
 
 
 def _check_where(run: Run, where: str, *, count: bool = True) -> int:
     """Rows of ``run``'s holdout the condition selects (or 0 with ``count=False``, which only
-    binds the query: enough to know it applies); a clear error if it does not apply."""
+    binds the query: enough to know it applies); a clear error if it does not apply.
+    ``where`` has passed :func:`~workbench.engine.parse_condition`."""
     what = "count(*)" if count else "0"
     limit = "" if count else " LIMIT 0"
+    con = run.workspace.cursor()
     try:
-        rows = cursor().execute(
-            f"SELECT {what} FROM read_parquet({sql_literal(str(run.predictions))}) WHERE {where}{limit}").fetchall()
-        return rows[0][0] if rows else 0
-    except duckdb.Error as e:
-        raise WorkbenchError(f"The slice's condition does not apply to run {run.run_id}: "
-                             f"{str(e).strip().splitlines()[0]}") from None
+        with limits(con):
+            rows = con.execute(f"SELECT {what} FROM read_parquet({sql_literal(str(run.predictions))}) "
+                               f"WHERE {where}{limit}").fetchall()
+    except WorkbenchError as e:
+        raise WorkbenchError(DOES_NOT_APPLY.format(run_id=run.run_id, detail=e)) from None
+    return rows[0][0] if rows else 0
 
 
 def save(ws: Workspace, name: str, where: str, *, run: Run, predicate: str | None = None) -> SavedSlice:
     """Save ``where`` under ``name`` after checking it selects rows of ``run``'s holdout."""
     check_name(name, kind="slice name")
-    if not where or ";" in where:
-        raise WorkbenchError("A slice's condition is one SQL expression, without ';'.")
+    where = parse_condition(where)
     if _check_where(run, where) == 0:
-        raise WorkbenchError(f"The condition selects no rows of run {run.run_id}; nothing was saved.")
+        raise WorkbenchError(SELECTS_NONE.format(run_id=run.run_id))
     s = SavedSlice(name, where, predicate or where, run.run_id,
                    datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    write_json(_folder(ws) / f"{name}.json", asdict(s))
+    write_json(ws.slices_dir / f"{name}.json", asdict(s))
     return s
 
 
 def list_saved(ws: Workspace) -> list[SavedSlice]:
-    folder = _folder(ws)
+    folder = ws.slices_dir
     if not folder.is_dir():
         return []
     return [SavedSlice(**json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
 
 
 def applicable(ws: Workspace, run: Run) -> dict[str, str]:
-    """``slice:NAME`` -> condition, for the saved slices whose columns this run has."""
+    """``slice:NAME`` -> condition, for the saved slices whose columns this run has (a condition
+    that does not parse, say one written into the file by hand, applies to no run)."""
     out = {}
     for s in list_saved(ws):
         try:
-            _check_where(run, s.where, count=False)
+            where = parse_condition(s.where)
+            _check_where(run, where, count=False)
         except WorkbenchError:
             continue
-        out[s.column] = s.where
+        out[s.column] = where
     return out

@@ -33,6 +33,11 @@ class Encoding:
     def to_dict(self) -> dict:
         return {"numeric": list(self.numeric), "categorical": {k: list(v) for k, v in self.categorical.items()}}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Encoding":
+        """The encoding stored in ``run.json``, so new or edited rows are coded as at training."""
+        return cls(tuple(d["numeric"]), {k: tuple(v) for k, v in d["categorical"].items()})
+
 
 def feature_kind(dtype: pl.DataType) -> str | None:
     """'numeric', 'categorical', or None for a column that cannot be a feature."""

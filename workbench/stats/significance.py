@@ -1,0 +1,84 @@
+"""Tests of one group against the rest of the rows, and the false discovery rate across groups.
+
+A breakdown asks "does this slice differ from the rest?" (two-sided); discovery asks "does this
+slice err more than the rest?" (one-sided, ``alternative="greater"``). Both come from sufficient
+statistics (counts, sums, sums of squares), one call for every group."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from scipy import stats
+
+from workbench.stats.intervals import Z95, hanley_mcneil_se, mean_interval, sd_from_sums, wilson_interval
+
+Alternative = Literal["two-sided", "greater"]
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    """Per group: its value with a 95% interval, the rest's value and the p-value of the
+    difference (NaN where no test is possible), all arrays of one length."""
+
+    value: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    rest: np.ndarray
+    p_value: np.ndarray
+
+
+def _p_from_z(z: np.ndarray, alternative: Alternative) -> np.ndarray:
+    if alternative == "greater":
+        return stats.norm.sf(z)
+    return 2 * stats.norm.sf(np.abs(z))
+
+
+def rates_vs_rest(k, n, total_k: float, total_n: float, *,
+                  alternative: Alternative = "two-sided") -> GroupStats:
+    """Rate ``k / n`` per group (Wilson interval) against the rest, ``(total_k - k) / (total_n - n)``,
+    by the pooled two-proportion z-test."""
+    k, n = np.asarray(k, float), np.asarray(n, float)
+    rest_n = total_n - n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value, rest = k / n, (total_k - k) / rest_n
+        pooled = total_k / total_n
+        z = (value - rest) / np.sqrt(pooled * (1 - pooled) * (1 / n + 1 / rest_n))
+        p = _p_from_z(z, alternative)
+    low, high = wilson_interval(k, n)
+    return GroupStats(value, low, high, rest, np.where((n > 0) & (rest_n > 0), p, np.nan))
+
+
+def means_vs_rest(sx, sxx, n, total_sx: float, total_sxx: float, total_n: float, *,
+                  alternative: Alternative = "two-sided") -> GroupStats:
+    """Mean ``sx / n`` per group (t interval) against the rest's mean, by Welch's t-test."""
+    sx, sxx, n = (np.asarray(a, float) for a in (sx, sxx, n))
+    rest_n, rest_sx, rest_sxx = total_n - n, total_sx - sx, total_sxx - sxx
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value, rest = sx / n, rest_sx / rest_n
+        sd, rest_sd = sd_from_sums(sx, sxx, n), sd_from_sums(rest_sx, rest_sxx, rest_n)
+        p = stats.ttest_ind_from_stats(value, sd, n, rest, rest_sd, rest_n, equal_var=False,
+                                       alternative=alternative).pvalue
+    low, high = mean_interval(value, sd, n)
+    return GroupStats(value, low, high, rest, np.where((n > 1) & (rest_n > 1), p, np.nan))
+
+
+def aucs_vs_rest(auc, n_pos, n_neg, rest_auc, rest_pos, rest_neg, *,
+                 alternative: Alternative = "two-sided") -> GroupStats:
+    """ROC AUC per group (Hanley-McNeil interval, clipped to [0, 1]) against the rest's AUC, by a
+    z-test on the difference of two independent AUCs."""
+    auc, rest_auc = np.asarray(auc, float), np.asarray(rest_auc, float)
+    se, rest_se = hanley_mcneil_se(auc, n_pos, n_neg), hanley_mcneil_se(rest_auc, rest_pos, rest_neg)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = _p_from_z((auc - rest_auc) / np.sqrt(se ** 2 + rest_se ** 2), alternative)
+    low, high = np.clip(auc - Z95 * se, 0, 1), np.clip(auc + Z95 * se, 0, 1)
+    return GroupStats(auc, low, high, rest_auc, p)
+
+
+def bh_qvalues(p_values) -> np.ndarray:
+    """Benjamini-Hochberg q-values (``scipy.stats.false_discovery_control``); a group that could not
+    be tested (NaN) counts as a test with p = 1, so it never makes another look better."""
+    p = np.asarray(p_values, float)
+    if not len(p):
+        return np.zeros(0)
+    return stats.false_discovery_control(np.nan_to_num(p, nan=1.0))

@@ -1,0 +1,179 @@
+"""The run record: one folder per training run, readable without the workbench.
+
+``.workbench/runs/<run_id>/`` holds ``model.txt`` (LightGBM's text format; no pickle),
+``run.json`` (everything needed to reproduce and report the run: a :class:`RunRecord`) and
+``predictions.parquet`` (the holdout rows with ``_label``, ``_pred``, ``_score``, ``_loss``
+and ``_correct``, worst loss first; ``_row`` gives each row's place in the dataset).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from workbench.errors import WorkbenchError
+from workbench.store.workspace import Workspace, staging_dir, write_json
+
+RECORD = "run.json"
+MODEL = "model.txt"
+PREDICTIONS = "predictions.parquet"
+ROW_GROUP = 65_536
+UNKNOWN_RUN = "Unknown run {run_id!r}; recent runs: {known}."
+
+
+def worst_first(predictions: pa.Table) -> pa.Table:
+    """Rows by descending ``_loss`` (stable). Stored so, with small row groups, the worst rows of
+    any slice are found by reading a few row groups: 36 ms instead of 264 ms on a 1M-row holdout."""
+    order = pc.sort_indices(predictions, sort_keys=[("_loss", "descending")])
+    return predictions.take(order)
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """The dataset version a run was trained on."""
+
+    name: str
+    version: int
+    hash: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class SplitInfo:
+    """How the rows were split: ``kind`` random, time or column, on ``column``, and the counts."""
+
+    kind: str
+    column: str | None
+    n_train: int
+    n_valid: int
+    n_holdout: int
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """Everything ``run.json`` says of a run. ``encoding`` is the feature encoding's own dict
+    (:meth:`workbench.model.features.Encoding.from_dict` rebuilds it); ``metrics`` maps each
+    model (lightgbm, linear, trivial) to its holdout metrics, each ``m`` with ``m_ci``."""
+
+    run_id: str
+    created: str
+    dataset: DatasetRef
+    target: str
+    task: str
+    classes: tuple
+    positive_class: Any
+    features: tuple[str, ...]
+    model_feature_names: tuple[str, ...]
+    split: SplitInfo
+    seed: int
+    params: dict
+    best_iteration: int
+    encoding: dict
+    metrics: dict[str, dict]
+    ignored_columns: tuple[str, ...] = ()
+    dropped: tuple[str, ...] = ()
+    timings: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunRecord":
+        return cls(
+            run_id=d["run_id"], created=d["created"], dataset=DatasetRef(**d["dataset"]),
+            target=d["target"], task=d["task"], classes=tuple(d["classes"]), positive_class=d.get("positive_class"),
+            features=tuple(d["features"]), model_feature_names=tuple(d.get("model_feature_names", d["features"])),
+            split=SplitInfo(**d["split"]), seed=d["seed"], params=d["params"], best_iteration=d["best_iteration"],
+            encoding=d["encoding"], metrics=d["metrics"], ignored_columns=tuple(d.get("ignored_columns", ())),
+            dropped=tuple(d.get("dropped", ())), timings=d.get("timings", {}), versions=d.get("versions", {}))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished run as stored on disk."""
+
+    path: Path
+    record: RunRecord
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+    @property
+    def task(self) -> str:
+        return self.record.task
+
+    @property
+    def predictions(self) -> Path:
+        return self.path / PREDICTIONS
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / MODEL
+
+    @property
+    def metrics(self) -> dict[str, dict]:
+        return self.record.metrics
+
+    @property
+    def workspace(self) -> Workspace:
+        """The workspace holding this run (``<root>/.workbench/runs/<run_id>``)."""
+        return Workspace(self.path.parents[2])
+
+    def label(self) -> str:
+        """A short human name: id, dataset and target."""
+        d = self.record.dataset
+        return f"{self.run_id} · {d.name} v{d.version} → {self.record.target}"
+
+    def to_dict(self) -> dict:
+        r = self.record
+        return {"run_id": r.run_id, "dataset": r.dataset.name, "target": r.target, "task": r.task,
+                "created": r.created, "n_train": r.split.n_train, "n_holdout": r.split.n_holdout,
+                "path": str(self.path), "metrics": r.metrics}
+
+
+@dataclass(frozen=True)
+class RunList:
+    runs: tuple[Run, ...]
+
+    def to_dict(self) -> dict:
+        return {"runs": [r.to_dict() for r in self.runs]}
+
+
+def _read(folder: Path) -> Run:
+    return Run(folder, RunRecord.from_dict(json.loads((folder / RECORD).read_text())))
+
+
+def write_run(ws: Workspace, record: RunRecord, model_text: str, predictions: pa.Table) -> Run:
+    """Store a run atomically: all three files appear together or not at all."""
+    final = ws.runs_dir / record.run_id
+    if final.exists():
+        raise WorkbenchError(f"Run {record.run_id!r} exists already.")
+    with staging_dir(final) as tmp:
+        (tmp / MODEL).write_text(model_text)
+        pq.write_table(worst_first(predictions), tmp / PREDICTIONS, compression="zstd",
+                       row_group_size=ROW_GROUP)
+        write_json(tmp / RECORD, record.to_dict())
+    return _read(final)
+
+
+def list_runs(ws: Workspace) -> list[Run]:
+    """Every complete run, newest first."""
+    if not ws.runs_dir.is_dir():
+        return []
+    runs = [_read(d) for d in ws.runs_dir.iterdir() if not d.name.startswith(".") and (d / RECORD).is_file()]
+    return sorted(runs, key=lambda r: (r.record.created, r.run_id), reverse=True)
+
+
+def load_run(ws: Workspace, run_id: str) -> Run:
+    path = ws.runs_dir / str(run_id)
+    if "/" in str(run_id) or "\\" in str(run_id) or not (path / RECORD).is_file():
+        known = ", ".join(r.run_id for r in list_runs(ws)[:5]) or "none yet (train one first)"
+        raise WorkbenchError(UNKNOWN_RUN.format(run_id=run_id, known=known))
+    return _read(path)
