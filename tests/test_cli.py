@@ -79,6 +79,11 @@ BAD = [
     (["discover", "nope"], "Unknown run 'nope'"),
     (["train", "synth", "--target", "y", "--param", "num_leaves"], "Invalid --param 'num_leaves'"),
     (["train", "synth", "--target", "y", "--param", "num_leaves=-1"], "LightGBM refused the settings"),
+    (["build", "x", "--sql", "COPY (SELECT 1) TO 'x.csv'"], "Only a read-only SELECT query is accepted"),
+    (["build", "x", "--sql", "SELECT 1; SELECT 2"], "holds 2 statements"),
+    (["build", "x", "--sql", "SELECT * FROM read_text('/etc/hostname')"], "may read only the workspace"),
+    (["build", "x\n", "--sql", "SELECT 1"], "Invalid dataset name"),
+    (["tree", "nope"], "Unknown run 'nope'"),
 ]
 
 
@@ -108,3 +113,21 @@ def test_unreadable_parquet_is_named(bad_ws, tmp_path):
     assert p.returncode == 2 and "Cannot read 'broken.parquet'" in p.stderr and "Traceback" not in p.stderr
     p = cli("build", "b", "--sql", "SELECT * FROM broken", ws=ws)
     assert p.returncode == 2 and "Table 'broken' cannot be read" in p.stderr
+
+
+def test_json_is_the_result_objects_to_dict(tmp_path):
+    """One summary, many renderers: --json prints exactly what the core's result object says."""
+    from workbench.analysis import errortree
+    from workbench.cli.main import jsonable
+    from workbench.model import train
+    from workbench.store import catalog
+    ws = synthetic_ws(tmp_path, 1200, "binary")
+    run = train.train(ws, train.TrainSpec("synth", "y"))
+    assert ok_json("tables", ws=ws) == jsonable(catalog.scan(ws).to_dict())
+    tree = ok_json("tree", run.run_id, "--max-depth", "2", "--error", "misclassification", ws=ws)
+    assert tree == jsonable(errortree.error_tree(run, max_depth=2, error="misclassification").to_dict())
+    assert tree["nodes"][0]["n"] == run.record.split.n_holdout
+    listed = ok_json("runs", ws=ws)["runs"][0]
+    assert listed == jsonable(run.to_dict())
+    text = cli("tree", run.run_id, ws=ws)
+    assert text.returncode == 0 and text.stdout.splitlines()[0].split() == ["node", "n", "error", "ci"]

@@ -15,7 +15,8 @@ import polars as pl
 
 from workbench.engine import first_line, is_numeric_type, is_ordered_type, quote, sql_literal
 from workbench.errors import WorkbenchError
-from workbench.store import views
+from workbench.store import catalog, views
+from workbench.store.datasets import latest_paths
 from workbench.store.workspace import Workspace
 
 # columns with up to this many distinct values (by the estimate) are counted exactly; beyond
@@ -44,10 +45,10 @@ def profile(ws: Workspace, relation: str, *, top: int = 5) -> Profile:
     Min and max are given for ordered types, the mean for numeric ones, and the ``top`` most
     frequent values (as text, with counts; null included) for every column.
     """
-    con = views.connect(ws)
+    con = views.connect(ws, [relation])
     names = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
     if relation not in names:
-        known = ", ".join(sorted(names)) or "none"
+        known = ", ".join(sorted({*catalog.source_expressions(ws), *latest_paths(ws)})) or "none"
         raise WorkbenchError(f"Unknown table or dataset {relation!r}; known: {known}.")
     rel = quote(relation)
     schema = [(name, type_) for name, type_, *_ in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()]

@@ -36,7 +36,7 @@ class Preview:
 
 def preview(ws: Workspace, sql: str, *, limit: int = 100) -> Preview:
     """The first ``limit`` rows of a query and its row count, without writing anything."""
-    con = views.connect(ws)
+    con = views.connect(ws, referenced_tables(ws, sql))
     rows, count = run_select(con, sql, lambda rel: (rel.limit(int(limit)).pl(),
                                                    rel.aggregate("count(*)").fetchall()[0][0]))
     return Preview(rows, int(count))
@@ -94,7 +94,7 @@ def build(ws: Workspace, name: str, sql: str) -> DatasetVersion:
     sources = _sources(ws, sql, cat, latest)
     # Rows may be written in any order unless the SQL says ORDER BY: it lets DuckDB stream
     # with less memory, and the content hash ignores row order anyway.
-    con = views.connect(ws, ordered=False)
+    con = views.connect(ws, [s["name"] for s in sources], ordered=False)
     previous = latest.get(name)
     version = previous.version + 1 if previous else 1
     final = ws.datasets_dir / name / f"v{version:04d}"

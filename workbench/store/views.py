@@ -7,20 +7,36 @@ database, so views and queries alike can read nothing outside the workspace.
 """
 from __future__ import annotations
 
+from typing import Iterable
+
 import duckdb
 
-from workbench.engine import quote, sql_literal
+from workbench.engine import first_line, quote, sql_literal
+from workbench.errors import WorkbenchError
 from workbench.store import catalog
 from workbench.store.datasets import latest_paths
 from workbench.store.workspace import Workspace
 
+UNREADABLE = "Table {name!r} cannot be read: {detail} Fix or remove the file."
 
-def connect(ws: Workspace, *, ordered: bool = True) -> duckdb.DuckDBPyConnection:
-    """A fresh cursor with a temporary view per source table and per dataset."""
+
+def connect(ws: Workspace, names: Iterable[str] | None = None, *, ordered: bool = True) -> duckdb.DuckDBPyConnection:
+    """A fresh cursor with a temporary view per source table and per dataset.
+
+    With ``names`` (the tables a query reads, from its parse tree) only those views are made,
+    so a query pays only for the files it reads, and a source it names that cannot be read is
+    a clear error. Without, every readable table gets a view and unreadable ones are skipped.
+    (A view reads its files' parquet footers when it is made: DuckDB binds views at once.)"""
     con = ws.cursor(ordered=ordered)
-    for name, expr in catalog.source_expressions(ws).items():
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS SELECT * FROM {expr}")
-    for name, path in latest_paths(ws).items():
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS "
-                    f"SELECT * FROM read_parquet({sql_literal(str(path))})")
+    wanted = None if names is None else set(names)
+    relations = {name: expr for name, expr in catalog.source_expressions(ws).items()}
+    relations.update({name: f"read_parquet({sql_literal(str(path))})" for name, path in latest_paths(ws).items()})
+    for name, expr in relations.items():
+        if wanted is not None and name not in wanted:
+            continue
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS SELECT * FROM {expr}")
+        except duckdb.Error as e:
+            if wanted is not None:
+                raise WorkbenchError(UNREADABLE.format(name=name, detail=first_line(e))) from None
     return con
