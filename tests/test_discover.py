@@ -64,4 +64,36 @@ def test_to_dict_matches_the_cli_shape(trained):
     assert set(out) >= {"slices", "n", "mean_error", "candidates_evaluated", "seconds"}
     assert set(out["slices"][0]) >= {"filters", "where", "size", "error", "score", "ci", "p_value", "q_value",
                                      "confirmed"}
-    assert isinstance(pl.DataFrame(out["slices"]), pl.DataFrame)
+    frame = discover.discover(run, k=2, alpha=0.95, min_support=20).slices
+    for row, shown in zip(frame.iter_rows(named=True), out["slices"]):
+        assert (shown["size"], shown["error"], shown["ci"]) == (row["size"], row["error"], [row["ci_low"], row["ci_high"]])
+        assert shown["filters"] == dict(zip(row["filters"]["column"], row["filters"]["value"]))
+
+
+def test_q_values_adjust_over_every_candidate_evaluated(trained):
+    """Benjamini-Hochberg over all candidates: q is at least p, at most p times the number of
+    candidates, and above p for some slice (raw p-values reported as q would fail)."""
+    _, run = trained["binary"]
+    d = discover.discover(run, k=8, max_level=3, alpha=0.95, min_support=10, error="misclassification")
+    s = d.slices.filter(pl.col("p_value").is_not_null())
+    m = d.candidates_evaluated
+    assert s.height >= 4 and m > s.height
+    assert (s["q_value"] >= s["p_value"] - 1e-15).all()
+    assert (s["q_value"] <= (s["p_value"] * m).clip(upper_bound=1.0) + 1e-12).all()
+    assert (s["q_value"] > s["p_value"]).any()
+
+
+def test_discovery_tests_are_one_sided(trained):
+    """'Does this slice err more than the rest?': statsmodels' pooled z-test, alternative larger,
+    on the slice's rows against the rest's."""
+    from statsmodels.stats.proportion import proportions_ztest
+    _, run = trained["binary"]
+    d = discover.discover(run, k=4, max_level=2, alpha=0.95, min_support=10, error="misclassification")
+    con = duckdb.connect()
+    total, wrong_total = con.execute(f"SELECT count(*), sum(1 - _correct::INT) FROM "
+                                     f"read_parquet('{run.predictions}')").fetchall()[0]
+    for r in d.slices.iter_rows(named=True):
+        size = r["size"]
+        wrong = round(r["error"] * size)
+        _, p = proportions_ztest([wrong, wrong_total - wrong], [size, total - size], alternative="larger")
+        assert r["p_value"] == pytest.approx(p, rel=1e-8)

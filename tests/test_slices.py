@@ -159,3 +159,83 @@ def test_slice_vs_rest_reports_the_inside_rows(trained):
         for rows, value in ((inside, r["value"]), (rest, r["rest_value"])):
             y = rows["_label"].cast(pl.Int64).to_numpy()
             assert value == pytest.approx(ORACLE[r["metric"]](_Frame(rows), y), rel=1e-9)
+
+
+def test_q_values_are_benjamini_hochberg_over_the_slices_shown(trained):
+    """statsmodels is the oracle: a breakdown that reported raw p-values as q would fail."""
+    from statsmodels.stats.multitest import multipletests
+    _, run = trained["binary"]
+    for metric in ("error_rate", "log_loss", "roc_auc"):
+        table = slices.breakdown(run, ["c0", "x1"], metric=metric, bins=4).slices
+        p = table["p_value"].fill_null(1.0).to_numpy()
+        expected = multipletests(p, method="fdr_bh")[1]
+        np.testing.assert_allclose(table["q_value"].to_numpy(), expected, rtol=1e-12)
+        assert (table["q_value"] > table["p_value"]).any()  # many slices: BH raises some
+
+
+def test_p_values_are_two_sided_tests_against_the_rest(trained):
+    """Each slice against the rest of the holdout, recomputed from the raw rows: statsmodels'
+    pooled two-proportion z-test for a rate, scipy's Welch t-test for a mean."""
+    from scipy import stats as sps
+    from statsmodels.stats.proportion import proportions_ztest
+    _, run = trained["binary"]
+    frame = pl.read_parquet(run.predictions)
+    for metric in ("error_rate", "log_loss"):
+        for r in slices.breakdown(run, ["c0"], metric=metric).slices.iter_rows(named=True):
+            inside = (frame["c0"] == r["c0"]).to_numpy()
+            if metric == "error_rate":
+                wrong = (~frame["_correct"]).to_numpy()
+                _, p = proportions_ztest([wrong[inside].sum(), wrong[~inside].sum()], [inside.sum(), (~inside).sum()])
+            else:
+                loss = frame["_loss"].to_numpy()
+                p = sps.ttest_ind(loss[inside], loss[~inside], equal_var=False).pvalue
+            assert r["p_value"] == pytest.approx(p, rel=1e-8)
+
+
+def _odd_values_run(tmp_path):
+    """A run whose holdout has a text column holding 'null' beside real NULLs, and a float column
+    that is 40% NaN."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from workbench import Workspace
+    from workbench.model import train
+    from workbench.store import build
+    rng = np.random.default_rng(0)
+    n = 3000
+    text = np.array(["a", "b", "null", None], dtype=object)[rng.integers(0, 4, n)]
+    nanny = np.where(rng.random(n) < 0.4, np.nan, rng.normal(size=n))
+    x = rng.normal(size=n)
+    pq.write_table(pa.table({"word": pa.array(list(text), pa.string()), "nanny": nanny, "x": x,
+                             "y": rng.random(n) < 1 / (1 + np.exp(-2 * x))}), tmp_path / "raw.parquet")
+    ws = Workspace.open(tmp_path)
+    build.build(ws, "odd", "SELECT * FROM raw")
+    return train.train(ws, train.TrainSpec("odd", "y"))
+
+
+def test_a_text_null_is_its_own_slice_and_each_where_selects_its_rows(tmp_path):
+    run = _odd_values_run(tmp_path)
+    frame = pl.read_parquet(run.predictions)
+    table = slices.breakdown(run, ["word"]).slices
+    counts = {r["word"]: r["n"] for r in table.iter_rows(named=True)}
+    assert counts == {"a": (frame["word"] == "a").sum(), "b": (frame["word"] == "b").sum(),
+                      "null": (frame["word"] == "null").sum(), MISSING: frame["word"].null_count()}
+    con = duckdb.connect()
+    for r in table.iter_rows(named=True):
+        assert con.execute(f"SELECT count(*) FROM read_parquet('{run.predictions}') WHERE {r['where']}"
+                           ).fetchall()[0][0] == r["n"]
+
+
+def test_nan_is_missing_and_never_a_bin_edge(tmp_path):
+    run = _odd_values_run(tmp_path)
+    frame = pl.read_parquet(run.predictions)
+    table = slices.breakdown(run, ["nanny"], bins=4).slices
+    missing = table.filter(pl.col("nanny") == MISSING)
+    assert missing["n"][0] == frame["nanny"].is_nan().sum() + frame["nanny"].null_count()
+    assert table["n"].sum() == frame.height and not any("nan" in str(v).lower() for v in table["nanny"])
+    con = duckdb.connect()
+    for r in table.iter_rows(named=True):
+        assert con.execute(f"SELECT count(*) FROM read_parquet('{run.predictions}') WHERE {r['where']}"
+                           ).fetchall()[0][0] == r["n"]
+    from workbench.analysis import discover
+    found = discover.discover(run, alpha=0.95, min_support=10, columns=["nanny", "word"])
+    assert found.slices.height > 0 and not any("nan" in p.lower() for p in found.slices["predicate"])

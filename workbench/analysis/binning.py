@@ -96,6 +96,8 @@ class Binning:
         i = int(key)
         lo = f"{c} >= {sql_literal(self.edges[i - 1])}" if i > 0 else None
         hi = f"{c} < {sql_literal(self.edges[i])}" if i < len(self.edges) else None
+        if hi is None and self.nan_missing:  # NaN sorts above every number in DuckDB
+            hi = f"NOT isnan({c})"
         return " AND ".join(p for p in (lo, hi) if p)
 
 

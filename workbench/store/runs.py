@@ -26,6 +26,19 @@ ROW_GROUP = 65_536
 UNKNOWN_RUN = "Unknown run {run_id!r}; recent runs: {known}."
 
 
+def _safe_statistics(table: pa.Table) -> list[str]:
+    """Columns whose parquet min/max statistics may be written: all but float columns holding NaN.
+
+    pyarrow leaves NaN out of min/max (as the parquet format says), and DuckDB 2.0 then folds
+    ``isnan(x)`` to false from those statistics, so a NaN check over such a file finds nothing."""
+    safe = []
+    for name, column in zip(table.column_names, table.columns):
+        if pa.types.is_floating(column.type) and pc.any(pc.is_nan(column)).as_py():
+            continue
+        safe.append(name)
+    return safe
+
+
 def worst_first(predictions: pa.Table) -> pa.Table:
     """Rows by descending ``_loss`` (stable). Stored so, with small row groups, the worst rows of
     any slice are found by reading a few row groups: 36 ms instead of 264 ms on a 1M-row holdout."""
@@ -158,7 +171,7 @@ def write_run(ws: Workspace, record: RunRecord, model_text: str, predictions: pa
     with staging_dir(final) as tmp:
         (tmp / MODEL).write_text(model_text)
         pq.write_table(worst_first(predictions), tmp / PREDICTIONS, compression="zstd",
-                       row_group_size=ROW_GROUP)
+                       row_group_size=ROW_GROUP, write_statistics=_safe_statistics(predictions))
         write_json(tmp / RECORD, record.to_dict())
     return _read(final)
 
