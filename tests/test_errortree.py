@@ -67,3 +67,45 @@ def test_odd_columns_and_missing_value_splits(tmp_path):
     assert slices.breakdown(run, ['quo"te', "ünïcode"]).slices["n"].sum() == run.record.split.n_holdout
     nodes = errortree.error_tree(run, error="loss", max_depth=2, min_rows=20).nodes
     assert nodes.filter("leaf")["n"].sum() == run.record.split.n_holdout
+
+
+def test_missing_values_follow_the_side_the_tree_sends_them(tmp_path):
+    """scikit-learn's routing is the oracle: refit the same tree on the same error and count the
+    rows each leaf receives, missing values included. A tree whose WHERE sent missing values to
+    the other side would still partition the holdout, but not as the tree does."""
+    import numpy as np
+    import polars as pl
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from sklearn.tree import DecisionTreeRegressor
+    from workbench import Workspace
+    from workbench.model import train
+    from workbench.store import build
+
+    rng = np.random.default_rng(4)
+    n = 4000
+    x = rng.normal(size=n)
+    missing = rng.random(n) < 0.3
+    z = rng.normal(size=n)
+    noisy = (x > 0.5) | missing  # labels are coin flips here: the model must err
+    y = np.where(noisy, rng.random(n) < 0.5, z > 0)
+    pq.write_table(pa.table({"x": pa.array(x, mask=missing), "z": z, "y": y}), tmp_path / "raw.parquet")
+    ws = Workspace.open(tmp_path)
+    build.build(ws, "m", "SELECT * FROM raw")
+    run = train.train(ws, train.TrainSpec("m", "y"))
+    for missing_left in (False, True):
+        frame = pl.read_parquet(run.predictions)
+        e = (~frame["_correct"]).cast(pl.Float64).to_numpy()
+        xs = frame["x"].cast(pl.Float64).to_numpy()
+        if missing_left:  # mirror x so the noisy side, where missing values belong, is the left one
+            frame = frame.with_columns(-pl.col("x"))
+            xs = -xs
+            pq.write_table(frame.to_arrow(), run.predictions)
+        tree = errortree.error_tree(run, error="misclassification", max_depth=1, min_rows=32, columns=["x"]).nodes
+        oracle = DecisionTreeRegressor(max_depth=1, min_samples_leaf=32, random_state=0).fit(xs[:, None], e)
+        leaves = oracle.apply(xs[:, None])
+        left_leaf = oracle.tree_.children_left[0]
+        left, right = tree.filter(pl.col("parent") == 0).sort("id")["n"].to_list()
+        assert (left, right) == ((leaves == left_leaf).sum(), (leaves != left_leaf).sum())
+        with_missing = tree.filter(pl.col("predicate").str.contains("missing"))
+        assert with_missing.height == 1 and with_missing["error"][0] > 0.3

@@ -7,9 +7,9 @@ import pytest
 from sklearn import metrics as skm
 
 from workbench.store import datasets, build
-from workbench.model import train
+from workbench.model import splits, train
 from workbench.model.train import TrainSpec
-from workbench import WorkbenchError
+from workbench import WorkbenchError, Workspace
 
 from helpers import synthetic_ws
 
@@ -144,3 +144,88 @@ def test_bad_lightgbm_settings(tiny_ws, params, message):
     with pytest.raises(WorkbenchError, match=message):
         train.train(tiny_ws, TrainSpec("d", "y", params=params))
     assert not tiny_ws.runs_dir.exists()
+
+
+def test_a_time_split_trains_only_on_rows_before_the_holdout(tmp_path, monkeypatch):
+    """The rows LightGBM is actually given, caught at lightgbm.Dataset, never derived from the
+    holdout: every training and validation row comes before the holdout's first time, the
+    validation rows are the latest of them, and no holdout row is among them."""
+    import lightgbm as lgb
+    ws = Workspace.open(tmp_path)
+    rng = np.random.default_rng(2)
+    n = 3000
+    pa_table = pa.table({"uid": np.arange(n, dtype=float), "t": rng.permutation(n) // 3,
+                         "x": rng.normal(size=n), "y": rng.random(n) < 0.5})
+    import pyarrow.parquet as pq
+    pq.write_table(pa_table, tmp_path / "raw.parquet")
+    build.build(ws, "timed", "SELECT * FROM raw")
+    given = []
+    real = lgb.Dataset.__init__
+
+    def spy(self, data, label=None, *args, **kwargs):
+        given.append((np.array(data, copy=True), kwargs.get("feature_name")))
+        real(self, data, label, *args, **kwargs)
+
+    monkeypatch.setattr(lgb.Dataset, "__init__", spy)
+    run = train.train(ws, TrainSpec("timed", "y", split="time:t"))
+    (train_X, names), (valid_X, _) = given
+    uid = names.index("uid")
+    time_of = pa_table["t"].to_numpy()
+    trained, validated = train_X[:, uid].astype(int), valid_X[:, uid].astype(int)
+    held = pl.read_parquet(run.predictions)["uid"].to_numpy().astype(int)
+    assert len(trained) + len(validated) + len(held) == n
+    assert not (set(trained) | set(validated)) & set(held)
+    assert time_of[trained].max() <= time_of[validated].min()
+    assert time_of[validated].max() < time_of[held].min()
+    assert 0.19 <= len(held) / n <= 0.21 and "t" not in run.record.features
+
+
+def test_an_all_missing_time_column_is_refused(tiny_ws):
+    build.build(tiny_ws, "d", "SELECT range % 5 AS x, range % 2 = 0 AS y, NULL::TIMESTAMP AS t FROM range(200)")
+    with pytest.raises(WorkbenchError) as e:
+        train.train(tiny_ws, TrainSpec("d", "y", split="time:t"))
+    assert str(e.value) == splits.NO_TIMES.format(column="t")
+    assert not tiny_ws.runs_dir.exists()
+
+
+def test_a_run_id_is_its_creation_time_in_utc(trained):
+    from datetime import datetime, timezone
+    _, run = trained["binary"]
+    created = datetime.fromisoformat(run.record.created)
+    assert created.tzinfo is not None and created.utcoffset().total_seconds() == 0
+    assert run.run_id[:15] == created.astimezone(timezone.utc).strftime("%Y%m%d-%H%M%S")
+
+
+def test_the_encoding_round_trips_through_run_json(trained):
+    """A saved model's inputs can be rebuilt from run.json alone: the stored encoding codes the
+    holdout rows exactly as training did, so LightGBM's scores come back identical."""
+    import lightgbm as lgb
+    from workbench.model import features
+    for task in ("binary", "regression"):
+        _, run = trained[task]
+        stored = json.loads((run.path / "run.json").read_text())["encoding"]
+        enc = features.Encoding.from_dict(stored)
+        assert enc.to_dict() == stored and enc.names == list(run.record.features)
+        frame = pl.read_parquet(run.predictions)
+        booster = lgb.Booster(model_file=str(run.model_path))
+        raw = booster.predict(features.matrix(frame, enc), num_iteration=run.record.best_iteration)
+        expected = frame["_score"] if task == "binary" else frame["_pred"]
+        np.testing.assert_allclose(raw, expected.to_numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("split", ["random", "column:fold"])
+def test_splits_are_disjoint_and_cover_every_row(split):
+    rng = np.random.default_rng(0)
+    n = 1000
+    frame = pl.DataFrame({"fold": rng.choice(["test", "valid", "train"], n, p=[0.25, 0.1, 0.65]),
+                          "y": rng.integers(0, 2, n)})
+    s = splits.make_split(frame, split, frame["y"].to_numpy(), "binary", seed=3)
+    parts = [s.train, s.valid, s.holdout]
+    assert sum(len(p) for p in parts) == n and len(np.unique(np.concatenate(parts))) == n
+    if split == "random":
+        assert len(s.holdout) == 200 and len(s.valid) == 80
+        y = frame["y"].to_numpy()  # stratified: each part keeps the positive share within a row
+        assert abs(y[s.holdout].sum() - 0.2 * y.sum()) <= 1 and abs(y[s.valid].sum() - 0.08 * y.sum()) <= 1
+    else:
+        assert (frame["fold"].to_numpy()[s.holdout] == "test").all()
+        assert (frame["fold"].to_numpy()[s.valid] == "valid").all()

@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from workbench.errors import WorkbenchError
+from workbench.store.runs import SplitInfo
 
 HOLDOUT = 0.2
 VALID = 0.1
@@ -34,7 +35,7 @@ class Split:
     train: np.ndarray
     valid: np.ndarray
     holdout: np.ndarray
-    info: dict
+    info: SplitInfo
 
 
 def parse_split(split: str) -> tuple[str, str | None]:
@@ -77,7 +78,6 @@ def make_split(frame: pl.DataFrame, split: str, y: np.ndarray, task: str, *, see
     stratify = y if task != "regression" else None
     if col is not None and col not in frame.columns:
         raise WorkbenchError(f"Unknown split column {col!r}; columns: {', '.join(frame.columns)}.")
-    info = {"kind": kind, "column": col}
     if kind == "time":
         if frame[col].null_count() == frame.height:
             raise WorkbenchError(NO_TIMES.format(column=col))
@@ -103,5 +103,5 @@ def make_split(frame: pl.DataFrame, split: str, y: np.ndarray, task: str, *, see
         train, valid = _random(train, stratify, VALID, seed + 1)
     if len(train) < 2:
         raise WorkbenchError(FEW_TRAIN)
-    info.update(n_train=int(len(train)), n_valid=int(len(valid)), n_holdout=int(len(holdout)))
+    info = SplitInfo(kind, col, n_train=int(len(train)), n_valid=int(len(valid)), n_holdout=int(len(holdout)))
     return Split(np.sort(train), np.sort(valid), np.sort(holdout), info)

@@ -253,7 +253,7 @@ def fit(table: pa.Table, spec: TrainSpec, progress: Progress | None = None) -> F
     params, rounds, stopping = lightgbm_settings(spec)
     return Fitted(
         target=spec.target, task=task, classes=tuple(classes), encoding=enc, ignored_columns=tuple(ignored),
-        dropped=tuple(spec.drop), split=runs.SplitInfo(**split.info), seed=spec.seed,
+        dropped=tuple(spec.drop), split=split.info, seed=spec.seed,
         params={**params, "num_boost_round": rounds, "early_stopping_rounds": stopping},
         best_iteration=int(booster.best_iteration or booster.current_iteration()), metrics=scores,
         timings={k: round(v, 3) for k, v in timings.items()},
