@@ -22,12 +22,12 @@ import polars as pl
 
 from workbench import stats
 from workbench.analysis import sliceline
+from workbench.analysis.rowerror import ErrorKind, error_sql
 from workbench.analysis.binning import MISSING, Binning, column_binning
 from workbench.engine import is_numeric_type, limits, quote, sql_literal
 from workbench.errors import WorkbenchError
 from workbench.store.runs import Run
 
-ErrorKind = Literal["loss", "misclassification"]
 Binner = Literal["model", "quantile"]
 MAX_LEVELS = 50
 OTHER = "(other)"
@@ -169,7 +169,7 @@ def discover(run: Run, *, k: int = sliceline.DEFAULT_K, max_level: int | None = 
     if unknown:
         raise WorkbenchError(f"Unknown column(s) {', '.join(unknown)} in run {run.run_id}; columns: {', '.join(available)}.")
     features = encode(run, con, src, columns, bins=bins, binner=binner)
-    err_sql = "_loss" if error == "loss" else "1 - _correct::INT"
+    err_sql = error_sql(run, error)
     with limits(con):
         coded = con.sql(f"SELECT {', '.join(f.code_sql() + f' AS f{i}' for i, f in enumerate(features))}, "
                         f"({err_sql})::DOUBLE AS e FROM {src}").fetchnumpy()
@@ -195,10 +195,7 @@ def discover(run: Run, *, k: int = sliceline.DEFAULT_K, max_level: int | None = 
 
 
 def _check(run: Run, *, k, max_level, alpha, min_support, error, bins) -> None:
-    if error == "misclassification" and run.task == "regression":
-        raise WorkbenchError("error='misclassification' needs a classification run; use 'loss' for regression.")
-    if error not in ("loss", "misclassification"):
-        raise WorkbenchError(f"Invalid error {error!r}: use 'loss' or 'misclassification'.")
+    error_sql(run, error)
     if not 0 < alpha <= 1:
         raise WorkbenchError(f"Invalid alpha {alpha}: use a number in (0, 1].")
     if k < 1 or (max_level is not None and max_level < 1) or bins < 2:

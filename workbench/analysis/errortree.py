@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Literal
 
 import numpy as np
 import polars as pl
 from sklearn.tree import DecisionTreeRegressor
 
 from workbench import stats
+from workbench.analysis.rowerror import ErrorKind, error_sql
 from workbench.engine import limits, quote, sql_literal
 from workbench.errors import WorkbenchError
 from workbench.store.runs import Run
@@ -42,18 +42,16 @@ class ErrorTree:
                 "nodes": self.nodes.to_dicts()}
 
 
-def error_tree(run: Run, *, error: Literal["loss", "misclassification"] = "loss", max_depth: int = 3,
+def error_tree(run: Run, *, error: ErrorKind = "loss", max_depth: int = 3,
                min_rows: int = 32, columns: list[str] | None = None, seed: int = 0) -> ErrorTree:
     """A shallow decision tree on each holdout row's error; every node a slice."""
-    if error == "misclassification" and run.task == "regression":
-        raise WorkbenchError("error='misclassification' needs a classification run; use 'loss' for regression.")
+    err_sql = error_sql(run, error)
     if max_depth < 1 or min_rows < 1:
         raise WorkbenchError("max_depth and min_rows must be at least 1.")
     con = run.workspace.cursor()
     src = f"read_parquet({sql_literal(str(run.predictions))})"
     schema = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
     columns = columns or [c for c in run.record.features if c in schema]
-    err_sql = "_loss" if error == "loss" else "1 - _correct::INT"
     with limits(con):
         frame = con.sql(f"SELECT {', '.join(quote(c) for c in columns)}, ({err_sql})::DOUBLE AS _e FROM {src}").pl()
     e = frame["_e"].to_numpy()
