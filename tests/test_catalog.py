@@ -1,8 +1,7 @@
 import pytest
 
-from workbench.store import views
-from workbench.store import build, catalog
 from workbench import WorkbenchError
+from workbench.store import build, catalog, views
 
 
 def test_files_and_hive_folders_become_tables(tiny_ws):
@@ -41,3 +40,19 @@ def test_unreadable_parquet_is_reported_not_fatal(tiny_ws):
 def test_unknown_table_names_the_known_ones(tiny_ws):
     with pytest.raises(WorkbenchError, match="Unknown table 'nope'; tables in the workspace: loans, events|events, loans"):
         catalog.scan(tiny_ws).table("nope")
+
+
+def test_a_source_added_under_a_datasets_name_is_reported_not_silently_shadowed(tiny_ws):
+    import shutil
+    v = build.build(tiny_ws, "approved", "SELECT * FROM loans WHERE approved")
+    shutil.copy(tiny_ws.root / "loans.parquet", tiny_ws.root / "approved.parquet")  # 12 rows, not 7
+    cat = catalog.scan(tiny_ws)
+    assert "approved" not in [t.name for t in cat.tables]
+    [problem] = cat.problems
+    assert problem.location == "approved.parquet" and "a dataset is also named 'approved'" in problem.message
+    with pytest.raises(WorkbenchError, match="a dataset is also named 'approved'"):
+        cat.raise_problems()
+    # the name in SQL still means the dataset, as it did before the file appeared
+    assert build.preview(tiny_ws, "SELECT count(*) AS n FROM approved").rows["n"][0] == v.rows == 7
+    later = build.build(tiny_ws, "later", "SELECT * FROM approved")
+    assert later.sources[0]["kind"] == "dataset" and later.rows == 7
