@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
 
-from harness import READY, Server, choose, launch, settle  # noqa: E402
+from harness import READY, Server, choose, launch, settle, wait_for_params  # noqa: E402
 from workbench.data import demo, synthetic  # noqa: E402
 from workbench.model import train  # noqa: E402
 from workbench.store import build  # noqa: E402
@@ -201,12 +201,17 @@ def main() -> None:
         for i, col in enumerate(columns[:20]):
             if col == "c0" or (col == "x0" and i > 0):  # a different metric makes these new breakdowns too
                 choose(page, "Metric", "log loss")
+                wait_for_params(page, metric="log_loss")
+                settle(page)
             changes.append(change_column(page, col))
         summary("change the slice column (not cached)", changes, "p95 < 0.5 s")
         summary("  the same in Streamlit's floor page", floor_changes, "for comparison")
 
         choose(page, "Slice by", "c0")
+        wait_for_params(page, by="c0")
+        settle(page)
         choose(page, "and by", "x1")
+        wait_for_params(page, by="c0", by2="x1")
         settle(page)
         clicks = []
         bars = page.locator("[data-testid='stPlotlyChart'] g.point path")

@@ -1,4 +1,7 @@
-"""The workbench as its users meet it: a real server, a real browser, real clicks."""
+"""The workbench as its users meet it: a real server, a real browser, real clicks.
+
+Each step waits for the state it leads to (a URL parameter, a heading, a count) before the
+next; see harness.py."""
 import re
 from urllib.parse import parse_qs, urlparse
 
@@ -6,36 +9,47 @@ import pytest
 
 from workbench.store import runs
 
-from harness import choose, no_exceptions, settle, shoot
+from harness import (choose, click_point, expect, grid_cell, no_exceptions, select_row, settle, shoot,
+                     wait_for_params)
 
 PAGES = {"data": "Data", "train": "Train a baseline", "analysis": "Error analysis"}
+CHART = "[data-testid='stPlotlyChart']"
+BARS = f"{CHART} g.point path"
 
 
-def h1(page) -> str:
-    return page.locator("h1").first.inner_text()
+def h1(page):
+    return page.locator("h1").first
+
+
+def chart_titled(page, text: str):
+    """The slice chart once its title names ``text`` (e.g. 'log loss by carrier')."""
+    title = page.locator(f"{CHART} .gtitle").filter(has_text=text)
+    title.wait_for()
+    return title
 
 
 def test_demo_from_an_empty_workspace_to_a_trained_run(page, fresh_server, tmp_path):
     server = fresh_server()
     page.goto(server.url)
     settle(page)
-    assert h1(page) == "Data"
+    expect(h1(page)).to_have_text("Data", use_inner_text=True)
     page.get_by_text("flights · 336,776 rows").wait_for()
     shoot(page, "data")
     page.get_by_role("link", name="Train").first.click()
+    page.wait_for_url(re.compile(r"/train(\?|$)"))
+    expect(h1(page)).to_have_text("Train a baseline", use_inner_text=True)
     settle(page)
-    assert h1(page) == "Train a baseline"
-    choose(page, "Split", "time: latest 20% held out")
+    choose(page, "Split", "time: latest 20% held out")  # inside the form: no rerun until Train
     page.get_by_role("button", name="Train").click()
     page.get_by_text("Run 20").wait_for(timeout=120_000)
+    charts = page.locator(CHART)
+    expect(charts).to_have_count(3)  # ROC, PR, calibration
     settle(page)
     no_exceptions(page)
-    charts = page.locator("[data-testid='stPlotlyChart']")
-    charts.nth(2).wait_for()
-    assert charts.count() == 3  # ROC, PR, calibration
     shoot(page, "train")
     [run] = runs.list_runs(runs.Workspace.open(tmp_path))
-    page.wait_for_url(re.compile(f"run={run.run_id}"))
+    expect(page.get_by_role("heading", name=f"Run {run.run_id}")).to_be_visible()
+    wait_for_params(page, run=run.run_id)
     assert run.record.split.kind == "time"
 
 
@@ -43,17 +57,18 @@ def test_slice_breakdown_and_a_click_on_a_bar_opens_its_rows(page, demo_server):
     page.goto(f"{demo_server.url}/analysis")
     settle(page)
     choose(page, "Slice by", "origin")
-    page.get_by_text("3 slices").wait_for()
-    chart = page.locator("[data-testid='stPlotlyChart']")
-    bars = chart.locator("g.point path")
-    bars.nth(2).wait_for()
-    assert bars.count() == 3
-    bars.first.click(force=True)
+    wait_for_params(page, by="origin")
+    page.get_by_text(re.compile(r"\b3 slices\b")).wait_for()
+    chart_titled(page, "by origin")
+    bars = page.locator(BARS)
+    expect(bars).to_have_count(3)
     settle(page)
+    click_point(bars.first)
     heading = page.get_by_role("heading", name="Rows where origin =")
     heading.wait_for()
+    wait_for_params(page, by="origin", slice="0")
+    settle(page)
     no_exceptions(page)
-    page.wait_for_url(re.compile(r"slice=0"))
     shoot(page, "analysis")
 
 
@@ -63,7 +78,7 @@ def test_every_page_opens_by_its_url_on_a_fresh_server(page, fresh_server, demo_
     page.goto(f"{server.url}/{path}")
     settle(page)
     no_exceptions(page)
-    assert h1(page) == PAGES[path]
+    expect(h1(page)).to_have_text(PAGES[path], use_inner_text=True)
     sidebar = page.locator("[data-testid='stSidebar']")
     for label in ("Data", "Train", "Error analysis"):
         sidebar.get_by_role("link", name=label).wait_for()
@@ -73,23 +88,33 @@ def test_a_copied_link_reopens_the_same_view(page, browser, demo_server):
     page.goto(f"{demo_server.url}/analysis")
     settle(page)
     choose(page, "Slice by", "carrier")
-    choose(page, "Metric", "log loss")
-    page.locator("[data-testid='stDataFrame']").first.wait_for()
-    bars = page.locator("[data-testid='stPlotlyChart'] g.point path")
-    bars.nth(1).click(force=True)
+    wait_for_params(page, by="carrier")
     settle(page)
-    title = page.get_by_role("heading", name="Rows where carrier =").inner_text()
-    page.wait_for_url(re.compile(r"slice=1"))
+    choose(page, "Metric", "log loss")
+    wait_for_params(page, by="carrier", metric="log_loss")
+    chart_titled(page, "log loss by carrier")
+    page.locator("[data-testid='stDataFrame']").first.wait_for()
+    settle(page)
+    click_point(page.locator(BARS).nth(1))
+    heading = page.get_by_role("heading", name="Rows where carrier =")
+    heading.wait_for()
+    wait_for_params(page, by="carrier", metric="log_loss", slice="1")
+    settle(page)
+    title = heading.inner_text()
     link = page.url
     assert {"run", "by", "metric", "slice"} <= set(parse_qs(urlparse(link).query))
 
-    other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-    other.goto(link)
-    settle(other)
-    no_exceptions(other)
-    assert other.get_by_role("heading", name="Rows where carrier =").inner_text() == title
-    other.get_by_text("log loss", exact=True).first.wait_for()
-    other.context.close()
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(60_000)
+    try:
+        other = context.new_page()
+        other.goto(link)
+        settle(other)
+        no_exceptions(other)
+        expect(other.get_by_role("heading", name="Rows where carrier =")).to_have_text(title, use_inner_text=True)
+        other.get_by_text("log loss", exact=True).first.wait_for()
+    finally:
+        context.close()
 
 
 def test_errors_are_messages_in_the_page(page, demo_server):
@@ -98,9 +123,9 @@ def test_errors_are_messages_in_the_page(page, demo_server):
     editor = page.locator("textarea").first
     editor.fill("SELECT * FROM no_such_table")
     page.get_by_role("button", name="Preview").click()
-    settle(page)
     alert = page.locator("[data-testid='stAlert']").filter(has_text="SQL error")
-    assert "Catalog Error" in alert.inner_text()
+    expect(alert).to_contain_text("Catalog Error")
+    settle(page)
     no_exceptions(page)
 
 
@@ -112,23 +137,23 @@ def test_find_problem_slices_and_save_one(page, scratch):
     page.get_by_text("candidates evaluated").wait_for(timeout=120_000)
     settle(page)
     no_exceptions(page)
-    table = page.locator("[data-testid='stDataFrame']").first
+    tables = page.locator("[data-testid='stDataFrame']")
+    table = tables.first
     table.wait_for()
     shoot(page, "discover")
-    # select the first slice with the grid's row checkbox: click at the left edge of the first data row
-    box = table.bounding_box()
-    page.mouse.click(box["x"] + 15, box["y"] + 55)
-    settle(page)
-    heading = page.get_by_role("heading", name="Rows where")
-    heading.wait_for()
-    no_exceptions(page)
+    # select the first slice (the grid's first row) and wait for its rows, under its predicate
+    predicate = grid_cell(table, 0).text_content()
+    select_row(table, 0)
+    expect(page.get_by_role("heading", name="Rows where")).to_have_text(f"Rows where {predicate}")
     # its breakdown: the run's metrics inside the slice against the rest of the holdout
-    page.locator("[data-testid='stDataFrame']").nth(2).wait_for()  # found slices, slice vs rest, rows
+    expect(tables).to_have_count(3)  # found slices, slice vs rest, rows
+    settle(page)
+    no_exceptions(page)
     shoot(page, "discover-slice")
     page.get_by_role("textbox", name="Save this slice as").fill("worst_found")
     page.get_by_role("button", name="Save slice").click()
-    settle(page)
     page.get_by_text("Saved: choose").wait_for()
+    settle(page)
     from workbench.store import saved
     assert "worst_found" in [s.name for s in saved.list_saved(ws)]
 
@@ -141,11 +166,10 @@ def test_a_saved_slice_is_a_column_of_the_breakdown(page, scratch):
     page.goto(f"{server.url}/analysis?run={run.run_id}")
     settle(page)
     choose(page, "Slice by", "slice:from_ewr")
-    page.wait_for_function("""() => [...document.querySelectorAll("[data-testid='stPlotlyChart'] .gtitle")]
-        .some(e => e.textContent.includes('by slice:from_ewr'))""")
-    bars = page.locator("[data-testid='stPlotlyChart'] g.point path")
-    bars.nth(1).wait_for()
-    assert bars.count() == 2  # inside the slice and outside it
+    wait_for_params(page, run=run.run_id, by="slice:from_ewr")
+    chart_titled(page, "by slice:from_ewr")
+    expect(page.locator(BARS)).to_have_count(2)  # inside the slice and outside it
+    settle(page)
     no_exceptions(page)
 
 
@@ -158,11 +182,12 @@ def test_grow_the_error_tree_and_open_a_node(page, demo_server):
     settle(page)
     no_exceptions(page)
     shoot(page, "error-tree")
-    box = table.bounding_box()
-    page.mouse.click(box["x"] + 15, box["y"] + 90)  # the second row: the root's first child
-    settle(page)
-    page.get_by_role("heading", name="Rows where").wait_for()
+    # the second row: the root's first child, whose one condition is its node's label
+    node = grid_cell(table, 1).text_content().strip()
+    select_row(table, 1)
+    expect(page.get_by_role("heading", name="Rows where")).to_have_text(f"Rows where {node}")
     page.get_by_text("WHERE").first.wait_for()
+    settle(page)
     no_exceptions(page)
 
 
@@ -172,13 +197,13 @@ def test_build_a_dataset_with_sql_in_the_browser(page, scratch):
     settle(page)
     page.locator("textarea").first.fill("SELECT carrier, count(*) AS flights FROM flights GROUP BY carrier")
     page.get_by_role("button", name="Preview").click()
-    settle(page)
     page.get_by_text("16 rows; first 16 shown. Nothing was written.").wait_for()
+    settle(page)
     page.get_by_role("textbox", name="Dataset name").fill("carrier_flights")
     page.get_by_role("button", name="Save dataset").click()
-    settle(page)
     page.get_by_text("Saved carrier_flights v1: 16 rows").wait_for()
     page.get_by_role("link", name="Train a model on carrier_flights").wait_for()
+    settle(page)
     no_exceptions(page)
     from workbench.store import datasets
     assert datasets.load_version(ws, "carrier_flights").rows == 16
