@@ -86,10 +86,12 @@ def test_missing_values_follow_the_side_the_tree_sends_them(tmp_path):
     n = 4000
     x = rng.normal(size=n)
     missing = rng.random(n) < 0.3
+    nan = missing & (rng.random(n) < 0.5)  # half of the missing values NaN, half NULL
     z = rng.normal(size=n)
     noisy = (x > 0.5) | missing  # labels are coin flips here: the model must err
     y = np.where(noisy, rng.random(n) < 0.5, z > 0)
-    pq.write_table(pa.table({"x": pa.array(x, mask=missing), "z": z, "y": y}), tmp_path / "raw.parquet")
+    pq.write_table(pa.table({"x": pa.array(np.where(nan, np.nan, x), mask=missing & ~nan), "z": z, "y": y}),
+                   tmp_path / "raw.parquet")
     ws = Workspace.open(tmp_path)
     build.build(ws, "m", "SELECT * FROM raw")
     run = train.train(ws, train.TrainSpec("m", "y"))
@@ -109,3 +111,29 @@ def test_missing_values_follow_the_side_the_tree_sends_them(tmp_path):
         assert (left, right) == ((leaves == left_leaf).sum(), (leaves != left_leaf).sum())
         with_missing = tree.filter(pl.col("predicate").str.contains("missing"))
         assert with_missing.height == 1 and with_missing["error"][0] > 0.3
+
+
+def test_boolean_and_rare_text_splits_count_every_row(tmp_path):
+    """A boolean feature splits as 0/1 (DuckDB refuses comparing a BOOLEAN with 0.5), and text
+    values beyond the most frequent ones go where the tree sent them: with the missing values."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from workbench import Workspace
+    from workbench.model import train
+    from workbench.store import build
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    flag = rng.random(n) < 0.4
+    words = np.array([f"w{i}" for i in rng.integers(0, 400, n)])  # 400 values, the tree codes 200
+    y = np.where(flag, rng.random(n) < 0.5, rng.random(n) < 0.1)
+    pq.write_table(pa.table({"flag": flag, "word": words, "y": y}), tmp_path / "raw.parquet")
+    ws = Workspace.open(tmp_path)
+    build.build(ws, "b", "SELECT * FROM raw")
+    run = train.train(ws, train.TrainSpec("b", "y"))
+    for columns in (["flag"], ["word"]):
+        nodes = errortree.error_tree(run, error="misclassification", max_depth=2, min_rows=20, columns=columns).nodes
+        assert nodes.height > 1 and nodes.filter("leaf")["n"].sum() == run.record.split.n_holdout
+        for r in nodes.filter(~nodes["leaf"]).iter_rows(named=True):
+            assert nodes.filter(nodes["parent"] == r["id"])["n"].sum() == r["n"]

@@ -4,9 +4,10 @@ size, mean error and 95% interval, and a SQL ``WHERE`` that selects its rows.
 
 The tree is fit on a seeded sample of at most 200,000 rows (a 1M-row fit takes 14 s on two
 cores); node sizes and errors are then counted on every row through each node's ``WHERE``.
-Numbers split as they are (missing values follow the side scikit-learn sends them to); a text
-column is ordered by its values' mean error, so a split ``<= t`` groups the worst values together
-and reads as ``carrier in {EV, FL, ...}``.
+Numbers split as they are, booleans as 0/1; a text column is ordered by its values' mean error,
+so a split ``<= t`` groups the worst values together and reads as ``carrier in {EV, FL, ...}``.
+Missing values (NULL, NaN in a float column, and text values beyond the 200 most frequent) follow
+the side scikit-learn sends them to, in the ``WHERE`` as in the fit.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from sklearn.tree import DecisionTreeRegressor
 
 from workbench import stats
 from workbench.analysis.rowerror import ErrorKind, error_sql
-from workbench.engine import limits, quote, sql_literal
+from workbench.engine import is_float_type, limits, quote, sql_literal
 from workbench.errors import WorkbenchError
 from workbench.store.runs import Run
 
@@ -91,9 +92,10 @@ def error_tree(run: Run, *, error: ErrorKind = "loss", max_depth: int = 3,
             stack.append((tree.children_left[node], node, depth + 1, text + [left_text], sql + [left_sql]))
     table = pl.DataFrame(nodes)
     # sizes and errors by the WHERE clauses themselves, so they match what a user's query returns
-    sums = con.sql("SELECT " + ", ".join(
-        f"count(*) FILTER (WHERE {w}), avg({err_sql}) FILTER (WHERE {w}), "
-        f"stddev_samp({err_sql}) FILTER (WHERE {w})" for w in table["where"]) + f" FROM {src}").fetchall()[0]
+    with limits(con):
+        sums = con.sql("SELECT " + ", ".join(
+            f"count(*) FILTER (WHERE {w}), avg({err_sql}) FILTER (WHERE {w}), "
+            f"stddev_samp({err_sql}) FILTER (WHERE {w})" for w in table["where"]) + f" FROM {src}").fetchall()[0]
     n = np.array(sums[0::3], float)
     mean = np.array([np.nan if v is None else v for v in sums[1::3]], float)
     sd = np.array([np.nan if v is None else v for v in sums[2::3]], float)
@@ -107,30 +109,44 @@ def error_tree(run: Run, *, error: ErrorKind = "loss", max_depth: int = 3,
     return ErrorTree(run.run_id, error, params, nodes)
 
 
+def _missing_sql(q: str, order: list[str] | None, dtype: str) -> str:
+    """The rows the tree saw as missing: NULL, NaN in a float column, and in a text column any value
+    beyond the ``MAX_VALUES`` it coded (they were fit as missing too)."""
+    if order is not None:
+        known = ", ".join(sql_literal(v) for v in order) or "NULL"
+        return f"({q} IS NULL OR CAST({q} AS VARCHAR) NOT IN ({known}))"
+    if is_float_type(dtype):
+        return f"({q} IS NULL OR isnan({q}))"
+    return f"{q} IS NULL"
+
+
 def _split(column: str, threshold: float, order: list[str] | None, dtype: str, missing_left: bool | None):
-    """Readable and SQL predicates for the two sides of one split; ``missing_left`` None when the
-    column had no missing values."""
+    """Readable and SQL predicates for the two sides of one split, routing every row as the tree
+    does; ``missing_left`` is None when the column had no missing values."""
     q = quote(column)
+    missing = _missing_sql(q, order, dtype)
     if not np.isfinite(threshold):  # scikit-learn's split of missing values from all the others
-        return (f"{column} is not missing", f"{column} is missing", f"({q} IS NOT NULL)", f"({q} IS NULL)")
+        return (f"{column} is not missing", f"{column} is missing", f"(NOT {missing})", f"({missing})")
     if order is not None:  # text, coded by rank in ``order``
         left = order[: int(np.floor(threshold)) + 1]
         right = order[int(np.floor(threshold)) + 1:]
         listed = lambda vs: ", ".join(sql_literal(v) for v in vs)  # noqa: E731
         shown = lambda vs: "{" + ", ".join(vs[:6]) + (", …" if len(vs) > 6 else "") + "}"  # noqa: E731
         left_sql = f"CAST({q} AS VARCHAR) IN ({listed(left)})"
-        right_sql = f"CAST({q} AS VARCHAR) NOT IN ({listed(left)}) AND {q} IS NOT NULL"
+        right_sql = f"CAST({q} AS VARCHAR) IN ({listed(right)})" if right else "FALSE"
         left_text, right_text = f"{column} in {shown(left)}", f"{column} in {shown(right) if right else '{other}'}"
     else:
         temporal = dtype.upper().startswith(("TIMESTAMP", "DATE"))
-        # times were split as seconds since 1970; say and compare them as times (no time zone)
+        # times were split as seconds since 1970; say and compare them as times (no time zone);
+        # booleans were split as 0/1
         value = f"make_timestamp({int(threshold * 1_000_000)})" if temporal else repr(threshold)
         shown_t = (datetime.fromtimestamp(threshold, timezone.utc).strftime("%Y-%m-%d %H:%M").removesuffix(" 00:00")
                    if temporal else f"{threshold:.4g}")
-        left_sql, right_sql = f"{q} <= {value}", f"{q} > {value}"
+        v = f"CAST({q} AS DOUBLE)" if dtype.upper() == "BOOLEAN" else q
+        left_sql, right_sql = f"{v} <= {value} AND NOT {missing}", f"{v} > {value} AND NOT {missing}"
         left_text, right_text = f"{column} ≤ {shown_t}", f"{column} > {shown_t}"
     if missing_left:
-        left_sql, left_text = f"({left_sql} OR {q} IS NULL)", left_text + " (or missing)"
+        left_sql, left_text = f"{left_sql} OR {missing}", left_text + " (or missing)"
     elif missing_left is False:
-        right_sql, right_text = f"({right_sql} OR {q} IS NULL)", right_text + " (or missing)"
+        right_sql, right_text = f"{right_sql} OR {missing}", right_text + " (or missing)"
     return left_text, right_text, f"({left_sql})", f"({right_sql})"
