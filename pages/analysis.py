@@ -86,8 +86,12 @@ def error_tree_view(run: wb.Run) -> None:
     if st.session_state.get(f"tree|{run.run_id}") != settings:
         st.caption("A decision tree fit on each row's error: its nodes are slices. Click **Grow the error tree**.")
         return
-    with st.spinner("Fitting the error tree…"):
-        nodes = grown_tree(str(ws.root), run.run_id, *settings).nodes
+    try:
+        with st.spinner("Fitting the error tree…"):
+            nodes = grown_tree(str(ws.root), run.run_id, *settings).nodes
+    except WorkbenchError as e:
+        st.error(str(e))
+        return
     shown = nodes.with_columns(node=pl.concat_str(pl.lit("    ").repeat_by(pl.col("depth")).list.join(""),
                                                   pl.col("predicate").str.split(" and ").list.last()))
     picked = st.dataframe(shown.select("node", "n", "error", "ci_low", "ci_high", "leaf"), hide_index=True,
@@ -103,7 +107,12 @@ def error_tree_view(run: wb.Run) -> None:
 
 def show_rows(run: wb.Run, row: dict) -> None:
     """A found slice or tree node: its SQL, a way to save it, and its rows, worst errors first."""
-    rows, count = slice_rows(str(ws.root), run.run_id, row["where"])
+    try:
+        rows, count = slice_rows(str(ws.root), run.run_id, row["where"])
+        compared = slice_vs_rest(str(ws.root), run.run_id, row["where"])
+    except WorkbenchError as e:
+        st.error(str(e))
+        return
     st.subheader(f"Rows where {row['predicate']}")
     st.code(f"WHERE {row['where']}", language="sql")
     with st.form(f"save|{row['where']}", border=False):
@@ -118,7 +127,6 @@ def show_rows(run: wb.Run, row: dict) -> None:
             except WorkbenchError as e:
                 st.error(str(e))
     # its breakdown: each of the run's metrics inside the slice and on the rest of the holdout
-    compared = slice_vs_rest(str(ws.root), run.run_id, row["where"])
     st.dataframe(compared.with_columns(pl.col("metric").replace(wb.charts.METRIC_LABELS)), hide_index=True,
                  column_config={
                      "n": st.column_config.NumberColumn("rows in slice", format="localized"),
@@ -188,8 +196,12 @@ def breakdown_view(run: wb.Run, columns: list[str], text_cols: list[str], condit
     min_size = c5.number_input("Min rows", 1, 1_000_000, int_param("min_size", 20, 1, 1_000_000),
                                help="Hide slices with fewer holdout rows (they still count in 'the rest').", key="min_size")
     keys = (by,) if by2 == "(none)" else (by, by2)
-    table = breakdown(str(ws.root), run.run_id, keys, metric, int(bins), int(min_size),
-                      tuple((k, conditions[k]) for k in keys if k in conditions))
+    try:
+        table = breakdown(str(ws.root), run.run_id, keys, metric, int(bins), int(min_size),
+                          tuple((k, conditions[k]) for k in keys if k in conditions))
+    except WorkbenchError as e:
+        st.error(str(e))
+        return
     set_params(run=run.run_id, by=by, by2=None if by2 == "(none)" else by2, metric=metric, bins=int(bins),
                min_size=int(min_size))
 

@@ -1,4 +1,4 @@
-"""Train: LightGBM beside trivial and linear baselines on a dataset, with holdout metrics and wb.charts."""
+"""Train: LightGBM beside trivial and linear baselines on a dataset, with holdout metrics and charts."""
 import polars as pl
 import streamlit as st
 

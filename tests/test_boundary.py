@@ -49,6 +49,7 @@ def test_one_select_passes(sql):
     ("CREATE TABLE t AS SELECT 1", boundary.NOT_SELECT.format(kind="CREATE")),
     ("PRAGMA enable_profiling", boundary.NOT_SELECT.format(kind="PRAGMA")),
     ("EXPORT DATABASE 'x'", boundary.NOT_SELECT.format(kind="EXPORT")),
+    ("PIVOT loans ON region USING sum(income)", boundary.PIVOT_VALUES),
 ])
 def test_anything_else_is_refused_with_a_message_that_names_it(sql, message):
     with pytest.raises(WorkbenchError) as e:
@@ -172,3 +173,12 @@ def test_a_query_opens_only_the_tables_it_reads(tiny_ws):
     assert names == {"loans"}
     with pytest.raises(WorkbenchError, match="Table 'broken' cannot be read"):
         build.preview(tiny_ws, "SELECT * FROM broken")
+
+
+def test_table_names_ignore_case_and_pivot_with_values_works(tiny_ws):
+    """As in DuckDB itself: FROM Loans reads loans.parquet, in a preview and in a build."""
+    assert build.preview(tiny_ws, "SELECT count(*) AS n FROM Loans").rows["n"][0] == 12
+    v = build.build(tiny_ws, "upper", "SELECT * FROM LOANS WHERE approved")
+    assert v.rows == 7 and v.sources[0]["name"] == "loans" and v.sources[0]["kind"] == "table"
+    pivot = build.preview(tiny_ws, "PIVOT loans ON approved IN (true, false) USING count(*) GROUP BY region")
+    assert pivot.rows.height > 0

@@ -93,7 +93,8 @@ def test_discovery_tests_are_one_sided(trained):
     total, wrong_total = con.execute(f"SELECT count(*), sum(1 - _correct::INT) FROM "
                                      f"read_parquet('{run.predictions}')").fetchall()[0]
     for r in d.slices.iter_rows(named=True):
-        size = r["size"]
-        wrong = round(r["error"] * size)
+        size, wrong = con.execute(f"SELECT count(*), sum(1 - _correct::INT) FROM read_parquet('{run.predictions}') "
+                                  f"WHERE {r['where']}").fetchall()[0]
+        assert size == r["size"]
         _, p = proportions_ztest([wrong, wrong_total - wrong], [size, total - size], alternative="larger")
         assert r["p_value"] == pytest.approx(p, rel=1e-8)

@@ -23,8 +23,12 @@ def _imports(path: Path) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "workbench":
+            names |= {f"workbench.{a.name}" for a in node.names}  # from workbench import stats
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module)
+        elif isinstance(node, ast.ImportFrom) and node.level > 0:
+            names.add("." * node.level + (node.module or ""))
     return names
 
 
@@ -41,6 +45,12 @@ def test_no_layer_imports_a_higher_one_even_inside_a_function():
             continue
         layer = parts[0]
         for name in _imports(path):
+            if name.startswith("."):
+                bad.append(f"{'/'.join(parts)} imports {name} relatively: write the layer's full name")
+                continue
+            if name == "workbench" or (name.startswith("workbench.") and name.split(".")[1] not in rank
+                                       and name not in ("workbench.errors",)):
+                bad.append(f"{'/'.join(parts)} ({layer}) imports {name}: the public API is for front ends")
             if name == "streamlit" or name.startswith("streamlit."):
                 bad.append(f"{path.name} imports streamlit")
             bits = name.split(".")

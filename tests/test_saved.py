@@ -64,6 +64,9 @@ def test_a_hand_edited_file_that_does_not_parse_applies_to_no_run(fresh):
     saved.save(ws, "fine", "c0 = 'a'", run=run)
     (ws.slices_dir / "bad.json").write_text((ws.slices_dir / "fine.json").read_text()
                                             .replace('"c0 = \'a\'"', '"c0 = 1) OR (1 = 1"').replace('"fine"', '"bad"'))
+    (ws.slices_dir / "junk.json").write_text("{ not json")
+    (ws.slices_dir / "other.json").write_text('{"a": 1}')
+    assert [s.name for s in saved.list_saved(ws)] == ["bad", "fine"]
     assert set(saved.applicable(ws, run)) == {"slice:fine"}
 
 

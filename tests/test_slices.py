@@ -1,3 +1,5 @@
+import re
+
 import duckdb
 import numpy as np
 import polars as pl
@@ -205,7 +207,8 @@ def _odd_values_run(tmp_path):
     text = np.array(["a", "b", "null", None], dtype=object)[rng.integers(0, 4, n)]
     nanny = np.where(rng.random(n) < 0.4, np.nan, rng.normal(size=n))
     x = rng.normal(size=n)
-    pq.write_table(pa.table({"word": pa.array(list(text), pa.string()), "nanny": nanny, "x": x,
+    few = np.array([0.5, 1.5, np.nan])[rng.integers(0, 3, n)]  # too few values to bin: by value
+    pq.write_table(pa.table({"word": pa.array(list(text), pa.string()), "nanny": nanny, "few": few, "x": x,
                              "y": rng.random(n) < 1 / (1 + np.exp(-2 * x))}), tmp_path / "raw.parquet")
     ws = Workspace.open(tmp_path)
     build.build(ws, "odd", "SELECT * FROM raw")
@@ -231,11 +234,17 @@ def test_nan_is_missing_and_never_a_bin_edge(tmp_path):
     table = slices.breakdown(run, ["nanny"], bins=4).slices
     missing = table.filter(pl.col("nanny") == MISSING)
     assert missing["n"][0] == frame["nanny"].is_nan().sum() + frame["nanny"].null_count()
-    assert table["n"].sum() == frame.height and not any("nan" in str(v).lower() for v in table["nanny"])
+    assert table["n"].sum() == frame.height and not any(re.search(r"\bnan\b", str(v).lower()) for v in table["nanny"])
     con = duckdb.connect()
     for r in table.iter_rows(named=True):
         assert con.execute(f"SELECT count(*) FROM read_parquet('{run.predictions}') WHERE {r['where']}"
                            ).fetchall()[0][0] == r["n"]
+    few = slices.breakdown(run, ["few"], bins=4).slices
+    assert sorted(few["few"]) == sorted(["0.5", "1.5", MISSING])
+    assert few.filter(pl.col("few") == MISSING)["n"][0] == frame["few"].is_nan().sum()
     from workbench.analysis import discover
-    found = discover.discover(run, alpha=0.95, min_support=10, columns=["nanny", "word"])
-    assert found.slices.height > 0 and not any("nan" in p.lower() for p in found.slices["predicate"])
+    found = discover.discover(run, k=8, alpha=0.99, min_support=10, columns=["nanny", "word", "few", "x"])
+    assert found.slices.height > 0 and not any(re.search(r"\bnan\b", p.lower()) for p in found.slices["predicate"])
+    for r in found.slices.iter_rows(named=True):
+        assert con.execute(f"SELECT count(*) FROM read_parquet('{run.predictions}') WHERE {r['where']}"
+                           ).fetchall()[0][0] == r["size"]

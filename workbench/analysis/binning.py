@@ -68,7 +68,8 @@ class Binning:
         if self.condition is not None:
             return f"CASE WHEN {self._inside()} THEN 0 ELSE 1 END"
         if not self.binned:
-            return f"CAST({c} AS VARCHAR)"
+            text = f"CAST({c} AS VARCHAR)"
+            return f"CASE WHEN isnan({c}) THEN NULL ELSE {text} END" if self.nan_missing else text
         cases = " ".join(f"WHEN {c} < {sql_literal(e)} THEN {i}" for i, e in enumerate(self.edges))
         return f"CASE WHEN {self._missing()} THEN -1 {cases} ELSE {len(self.edges)} END"
 
@@ -90,7 +91,7 @@ class Binning:
         if self.condition is not None:
             return self._inside() if int(key) == 0 else f"NOT {self._inside()}"
         if key is None or (self.binned and key == -1):
-            return self._missing() if self.binned else f"{c} IS NULL"
+            return self._missing()
         if not self.binned:
             return f"CAST({c} AS VARCHAR) = {sql_literal(key)}"
         i = int(key)
@@ -111,7 +112,7 @@ def column_binning(con: duckdb.DuckDBPyConnection, src: str, column: str, dtype:
     becomes an edge."""
     nan = is_float_type(dtype)
     if not is_ordered_type(dtype) or bins < 2:
-        return Binning(column)
+        return Binning(column, nan_missing=nan)
     c = quote(column)
     qs = ", ".join(str(i / bins) for i in range(1, bins))
     every = rows // EDGE_SAMPLE if rows > 2 * EDGE_SAMPLE else 1
@@ -122,7 +123,7 @@ def column_binning(con: duckdb.DuckDBPyConnection, src: str, column: str, dtype:
     distinct, edges, low = fetch_row(
         con, f"SELECT approx_count_distinct({c}), quantile_disc({c}, [{qs}]), min({c}) FROM {src}{where}")
     if distinct is None or distinct <= bins or not edges:
-        return Binning(column)
+        return Binning(column, nan_missing=nan)
     # an edge at the minimum would make an empty first bin
     uniq = sorted({e for e in edges if e is not None and e != low})
-    return Binning(column, tuple(uniq), nan_missing=nan) if uniq else Binning(column)
+    return Binning(column, tuple(uniq), nan_missing=nan)

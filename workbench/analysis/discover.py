@@ -40,6 +40,7 @@ class Feature:
     column: str
     binning: Binning | None = None
     values: tuple[str, ...] = ()
+    nan_missing: bool = False  # a float column: NaN is missing, like NULL
 
     @property
     def domain(self) -> int:
@@ -51,11 +52,16 @@ class Feature:
         c = quote(self.column)
         if self.binning is not None:
             return f"({self.binning.key_sql()}) + 1"
+        missing = self._missing()
         if not self.values:
-            return f"CASE WHEN {c} IS NULL THEN 0 ELSE 1 END"
+            return f"CASE WHEN {missing} THEN 0 ELSE 1 END"
         listed = "[" + ", ".join(sql_literal(v) for v in self.values) + "]"
-        return (f"CASE WHEN {c} IS NULL THEN 0 ELSE "
+        return (f"CASE WHEN {missing} THEN 0 ELSE "
                 f"coalesce(list_position({listed}, CAST({c} AS VARCHAR)), {len(self.values) + 1}) END")
+
+    def _missing(self) -> str:
+        c = quote(self.column)
+        return f"({c} IS NULL OR isnan({c}))" if self.nan_missing else f"{c} IS NULL"
 
     def label(self, code: int) -> str:
         if code == 0:
@@ -78,10 +84,11 @@ class Feature:
         if self.binning is not None:
             return self.binning.where(code - 1)
         if code == 0:
-            return f"{c} IS NULL"
+            return self._missing()
         if code <= len(self.values):
             return f"CAST({c} AS VARCHAR) = {sql_literal(self.values[code - 1])}"
-        return f"CAST({c} AS VARCHAR) NOT IN ({', '.join(sql_literal(v) for v in self.values)})"
+        other = f"CAST({c} AS VARCHAR) NOT IN ({', '.join(sql_literal(v) for v in self.values)})"
+        return f"{other} AND NOT isnan({c})" if self.nan_missing else other
 
 
 @dataclass(frozen=True)
@@ -148,9 +155,10 @@ def encode(run: Run, con: duckdb.DuckDBPyConnection, src: str, columns: list[str
         if b.binned:
             features.append(Feature(c, binning=b))
             continue
-        top = con.execute(f"SELECT CAST({quote(c)} AS VARCHAR) v FROM {src} WHERE {quote(c)} IS NOT NULL "
+        present = Feature(c, nan_missing=b.nan_missing)._missing()
+        top = con.execute(f"SELECT CAST({quote(c)} AS VARCHAR) v FROM {src} WHERE NOT {present} "
                           f"GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT {MAX_LEVELS}").fetchall()
-        features.append(Feature(c, values=tuple(sorted(v for (v,) in top))))
+        features.append(Feature(c, values=tuple(sorted(v for (v,) in top)), nan_missing=b.nan_missing))
     return features
 
 

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from workbench import stats
 from workbench.analysis.binning import Binning, column_binning
-from workbench.engine import fetch_row, limits, sql_literal
+from workbench.engine import fetch_row, limits, parse_condition, sql_literal
 from workbench.errors import WorkbenchError
 from workbench.store.runs import Run
 
@@ -76,9 +76,10 @@ def breakdown(run: Run, by: list[str] | tuple[str, ...], *, metric: str | None =
               bins: int = 5, min_size: int = 1, saved: dict[str, str] | None = None) -> SliceTable:
     """The metric of ``run``'s model on each slice of the holdout defined by one or two columns.
 
-    ``saved`` maps ``slice:NAME`` to a saved slice's condition (``workbench.store.saved.applicable``,
-    which has passed the SQL boundary), so a saved slice can be one of the columns."""
-    saved = saved or {}
+    ``saved`` maps ``slice:NAME`` to a condition (a saved slice's, from
+    ``workbench.store.saved.applicable``), so a saved slice can be one of the columns; each passes
+    the SQL boundary here too."""
+    saved = {name: parse_condition(where) for name, where in (saved or {}).items()}
     task = run.task
     metric = metric or default_metric(task)
     if metric not in SLICE_METRICS[task]:
@@ -207,7 +208,7 @@ def slice_rows(run: Run, where: str | None, *, limit: int = 200) -> tuple[pl.Dat
     """The holdout rows of one slice, worst errors first, and how many rows the slice has."""
     con = run.workspace.cursor()
     src = f"read_parquet({sql_literal(str(run.predictions))})"
-    cond = f"WHERE {where}" if where else ""
+    cond = f"WHERE {parse_condition(where)}" if where else ""
     try:
         with limits(con):
             count = fetch_row(con, f"SELECT count(*) FROM {src} {cond}")[0]

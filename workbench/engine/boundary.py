@@ -29,6 +29,8 @@ MANY = ("The SQL holds {count} statements; write exactly one SELECT query (a ';'
         "statement).")
 NOT_SELECT = ("Only a read-only SELECT query is accepted; this is a {kind} statement. The "
               "workbench writes datasets itself: write the SELECT whose rows you want.")
+PIVOT_VALUES = ("A PIVOT without an IN list runs as several statements (DuckDB first looks up the "
+                "values); name them instead, e.g. PIVOT t ON col IN ('a', 'b') USING sum(x).")
 SQL_ERROR = "SQL error: {detail}"
 CONDITION = ("A slice's condition must be one SQL expression over the holdout's columns, such as "
              "carrier = 'EV' AND hour >= 17: {detail}")
@@ -60,6 +62,8 @@ def parse_select(sql: str) -> str:
     if len(statements) != 1:
         raise WorkbenchError(MANY.format(count=len(statements)))
     kind = statements[0].type
+    if kind == duckdb.StatementType.MULTI and text.lstrip("( \n\t").upper().startswith("PIVOT"):
+        raise WorkbenchError(PIVOT_VALUES)
     if kind != duckdb.StatementType.SELECT:
         raise WorkbenchError(NOT_SELECT.format(kind=kind.name))
     return text

@@ -13,21 +13,26 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import duckdb
 
 MEMORY_VAR = "WORKBENCH_MEMORY_LIMIT"
-MEMORY_SHARE = 0.4  # of physical memory, per database, unless $WORKBENCH_MEMORY_LIMIT says otherwise
+# of physical memory, for each of a workspace's two databases (ordered and not), so both at once
+# stay within half the machine; $WORKBENCH_MEMORY_LIMIT sets each instead
+MEMORY_SHARE = 0.25
 SPILL = (".workbench", "tmp")
+KEEP_OPEN = 8  # databases held open; the least recently used one beyond this is closed
 
-_databases: dict[tuple[Path, bool], duckdb.DuckDBPyConnection] = {}
+_databases: OrderedDict[tuple[Path, bool], duckdb.DuckDBPyConnection] = OrderedDict()
 _lock = threading.Lock()
 
 
 def memory_limit() -> str:
-    """DuckDB's memory limit for each database: ``$WORKBENCH_MEMORY_LIMIT`` (e.g. ``4GB``), else
-    40% of physical memory (DuckDB's own default, 80%, leaves nothing for the model)."""
+    """DuckDB's memory limit for each database: ``$WORKBENCH_MEMORY_LIMIT`` (e.g. ``4GB``), else a
+    quarter of physical memory (DuckDB's own default, 80% per database, leaves nothing for the
+    model, and a workspace has two)."""
     chosen = os.environ.get(MEMORY_VAR)
     if chosen:
         return chosen
@@ -61,4 +66,8 @@ def cursor(root: Path, *, ordered: bool = True) -> duckdb.DuckDBPyConnection:
         db = _databases.get(key)
         if db is None:
             db = _databases[key] = _open(key[0], ordered)
+            while len(_databases) > KEEP_OPEN:
+                # not close(): that would end cursors still in use; dropping it frees the database
+                _databases.popitem(last=False)  # freed once no cursor uses it
+        _databases.move_to_end(key)
         return db.cursor()

@@ -36,7 +36,7 @@ class Preview:
 
 def preview(ws: Workspace, sql: str, *, limit: int = 100) -> Preview:
     """The first ``limit`` rows of a query and its row count, without writing anything."""
-    con = views.connect(ws, referenced_tables(ws, sql))
+    con = views.connect(ws, referenced_tables(ws, sql))  # a broken file elsewhere costs nothing
     rows, count = run_select(con, sql, lambda rel: (rel.limit(int(limit)).pl(),
                                                    rel.aggregate("count(*)").fetchall()[0][0]))
     return Preview(rows, int(count))
@@ -64,17 +64,20 @@ def referenced_tables(ws: Workspace, sql: str) -> set[str]:
 
 def _sources(ws: Workspace, sql: str, cat: catalog.Catalog, latest: dict[str, DatasetVersion]) -> list[dict]:
     """What the query reads: source tables with their file fingerprints, datasets with version and hash."""
-    by_name = {t.name: t for t in cat.tables}
+    # names in SQL ignore case, as DuckDB's do: FROM Flights reads flights.parquet
+    by_name = {t.name.casefold(): t for t in cat.tables}
+    datasets = {name.casefold(): v for name, v in latest.items()}
     out = []
-    for n in sorted(referenced_tables(ws, sql)):
-        if n in latest:
-            out.append({"name": n, "kind": "dataset", "version": latest[n].version, "hash": latest[n].hash})
+    for n in sorted({n.casefold() for n in referenced_tables(ws, sql)}):
+        if n in datasets:
+            v = datasets[n]
+            out.append({"name": v.name, "kind": "dataset", "version": v.version, "hash": v.hash})
         elif n in by_name:
-            out.append({"name": n, "kind": "table", "files": by_name[n].fingerprint})
+            out.append({"name": by_name[n].name, "kind": "table", "files": by_name[n].fingerprint})
         else:
             for p in cat.problems:
-                if Path(p.location).stem == n:
-                    raise WorkbenchError(f"Table {n!r} cannot be read: {p.message}")
+                if Path(p.location).stem.casefold() == n:
+                    raise WorkbenchError(f"Table {Path(p.location).stem!r} cannot be read: {p.message}")
             # a CTE name or table function; DuckDB reports truly unknown names when it runs
     return out
 

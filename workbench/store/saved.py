@@ -70,7 +70,13 @@ def list_saved(ws: Workspace) -> list[SavedSlice]:
     folder = ws.slices_dir
     if not folder.is_dir():
         return []
-    return [SavedSlice(**json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
+    out = []
+    for p in sorted(folder.glob("*.json")):
+        try:
+            out.append(SavedSlice(**json.loads(p.read_text())))
+        except (OSError, ValueError, TypeError):  # a file edited by hand into something else: not a slice
+            continue
+    return out
 
 
 def applicable(ws: Workspace, run: Run) -> dict[str, str]:

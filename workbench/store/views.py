@@ -28,11 +28,11 @@ def connect(ws: Workspace, names: Iterable[str] | None = None, *, ordered: bool 
     a clear error. Without, every readable table gets a view and unreadable ones are skipped.
     (A view reads its files' parquet footers when it is made: DuckDB binds views at once.)"""
     con = ws.cursor(ordered=ordered)
-    wanted = None if names is None else set(names)
+    wanted = None if names is None else {n.casefold() for n in names}  # SQL names ignore case
     relations = {name: expr for name, expr in catalog.source_expressions(ws).items()}
     relations.update({name: f"read_parquet({sql_literal(str(path))})" for name, path in latest_paths(ws).items()})
     for name, expr in relations.items():
-        if wanted is not None and name not in wanted:
+        if wanted is not None and name.casefold() not in wanted:
             continue
         try:
             con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS SELECT * FROM {expr}")
