@@ -121,7 +121,7 @@ def test_default_memory_limit_is_a_share_of_the_machine(monkeypatch):
     monkeypatch.delenv(connection.MEMORY_VAR, raising=False)
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     mb = int(connection.memory_limit().removesuffix("MB"))
-    assert 0.3 * total / 2**20 < mb < 0.5 * total / 2**20
+    assert 0.2 * total / 2**20 < mb < 0.3 * total / 2**20  # a quarter for each of two databases
 
 
 def test_an_endless_query_is_stopped_by_the_time_limit(tiny_ws, monkeypatch):
