@@ -19,7 +19,8 @@ def wilson_interval(k, n, *, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
         p = k / n
         centre = (p + z * z / (2 * n)) / (1 + z * z / n)
         half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
+    # in [0, 1] by construction; the clip only removes rounding (-7e-18 at k = 0)
+    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
 
 
 def mean_interval(mean, sd, n) -> tuple[np.ndarray, np.ndarray]:

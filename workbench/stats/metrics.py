@@ -30,7 +30,6 @@ from workbench.stats.intervals import (delong_interval, logit_interval, mean_int
 
 Task = Literal["binary", "multiclass", "regression"]
 TASKS = ("binary", "multiclass", "regression")
-EPS = 1e-15
 BOOTSTRAP = 400
 R2_BOOTSTRAP = 200
 
@@ -87,7 +86,9 @@ def row_loss(task: Task, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarr
     if task == "regression":
         return (y_true - y_pred) ** 2
     p = proba if proba.ndim == 2 else np.column_stack([1 - proba, proba])
-    return -np.log(np.clip(p[np.arange(len(y_true)), y_true], EPS, 1))
+    p = p if p.dtype in (np.float32, np.float64) else p.astype(np.float64)
+    eps = np.finfo(p.dtype).eps  # scikit-learn's clip since 1.3: the dtype's eps, not 1e-15
+    return -np.log(np.clip(p[np.arange(len(y_true)), y_true], eps, 1 - eps))
 
 
 def evaluate(task: Task, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None = None,

@@ -28,6 +28,11 @@ class GroupStats:
     p_value: np.ndarray
 
 
+def _check(alternative: str) -> None:
+    if alternative not in ("two-sided", "greater"):
+        raise ValueError(f"alternative must be 'two-sided' or 'greater', got {alternative!r}")
+
+
 def _p_from_z(z: np.ndarray, alternative: Alternative) -> np.ndarray:
     if alternative == "greater":
         return stats.norm.sf(z)
@@ -38,6 +43,7 @@ def rates_vs_rest(k, n, total_k: float, total_n: float, *,
                   alternative: Alternative = "two-sided") -> GroupStats:
     """Rate ``k / n`` per group (Wilson interval) against the rest, ``(total_k - k) / (total_n - n)``,
     by the pooled two-proportion z-test."""
+    _check(alternative)
     k, n = np.asarray(k, float), np.asarray(n, float)
     rest_n = total_n - n
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -52,10 +58,12 @@ def rates_vs_rest(k, n, total_k: float, total_n: float, *,
 def means_vs_rest(sx, sxx, n, total_sx: float, total_sxx: float, total_n: float, *,
                   alternative: Alternative = "two-sided") -> GroupStats:
     """Mean ``sx / n`` per group (t interval) against the rest's mean, by Welch's t-test."""
+    _check(alternative)
     sx, sxx, n = (np.asarray(a, float) for a in (sx, sxx, n))
     rest_n, rest_sx, rest_sxx = total_n - n, total_sx - sx, total_sxx - sxx
     with np.errstate(invalid="ignore", divide="ignore"):
-        value, rest = sx / n, rest_sx / rest_n
+        # the rest's sums are differences of float sums: with no rows left they may not be 0
+        value, rest = sx / n, np.where(rest_n > 0, rest_sx / rest_n, np.nan)
         sd, rest_sd = sd_from_sums(sx, sxx, n), sd_from_sums(rest_sx, rest_sxx, rest_n)
         p = stats.ttest_ind_from_stats(value, sd, n, rest, rest_sd, rest_n, equal_var=False,
                                        alternative=alternative).pvalue
@@ -67,6 +75,7 @@ def aucs_vs_rest(auc, n_pos, n_neg, rest_auc, rest_pos, rest_neg, *,
                  alternative: Alternative = "two-sided") -> GroupStats:
     """ROC AUC per group (Hanley-McNeil interval, clipped to [0, 1]) against the rest's AUC, by a
     z-test on the difference of two independent AUCs."""
+    _check(alternative)
     auc, rest_auc = np.asarray(auc, float), np.asarray(rest_auc, float)
     se, rest_se = hanley_mcneil_se(auc, n_pos, n_neg), hanley_mcneil_se(rest_auc, rest_pos, rest_neg)
     with np.errstate(invalid="ignore", divide="ignore"):
