@@ -217,5 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"error: unexpected {type(e).__name__}: {e} (set WORKBENCH_DEBUG=1 for details)", file=sys.stderr)
         return 1
-    print(json.dumps(out) if args.json else out)
+    try:
+        print(json.dumps(out) if args.json else out, flush=True)
+    except BrokenPipeError:  # `... | head`: the reader has what it wanted; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
