@@ -1,6 +1,7 @@
 """Messages are declared once, beside the check that raises them, and shown word for word: each
 case calls the public function with one bad value and expects the constant's exact text."""
 import numpy as np
+import polars as pl
 import pytest
 
 from workbench.engine import boundary
@@ -24,6 +25,15 @@ CASES = [
      runs.UNKNOWN_RUN.format(run_id="nope", known="none yet (train one first)")),
     ("two statements", lambda ws: boundary.parse_select("SELECT 1; SELECT 2; SELECT 3"),
      boundary.MANY.format(count=3)),
+    ("a time column with one time", lambda ws: splits.make_split(
+        pl.DataFrame({"t": [5] * 50, "y": [0, 1] * 25}), "time:t", np.array([0, 1] * 25), "binary"),
+     splits.FEW_TIMES.format(column="t")),
+    ("no row marked test", lambda ws: splits.make_split(
+        pl.DataFrame({"f": ["train"] * 50, "y": [0, 1] * 25}), "column:f", np.array([0, 1] * 25), "binary"),
+     splits.NO_TEST.format(column="f")),
+    ("too few training rows", lambda ws: splits.make_split(
+        pl.DataFrame({"f": ["test"] * 9 + ["train"], "y": [0, 1] * 5}), "column:f", np.array([0, 1] * 5), "binary"),
+     splits.FEW_TRAIN),
 ]
 
 

@@ -238,3 +238,46 @@ def test_splits_are_disjoint_and_cover_every_row(split):
     else:
         assert (frame["fold"].to_numpy()[s.holdout] == "test").all()
         assert (frame["fold"].to_numpy()[s.valid] == "valid").all()
+
+
+def test_a_time_split_keeps_ties_together_and_rows_without_a_time_out_of_the_holdout():
+    """Rows at the cut's time all go to the holdout (a time is never split in two), and a row
+    with no time is never held out: neither can be said to come after the training rows."""
+    rng = np.random.default_rng(1)
+    n = 1000
+    t = pl.Series("t", rng.integers(0, 40, n)).set(pl.Series(rng.random(n) < 0.1), None)
+    frame = pl.DataFrame({"t": t, "y": rng.integers(0, 2, n)})
+    s = splits.make_split(frame, "time:t", frame["y"].to_numpy(), "binary")
+    times = frame["t"].to_numpy(allow_copy=True)
+    held, before = frame["t"].gather(s.holdout), frame["t"].gather(np.concatenate([s.train, s.valid]))
+    assert held.null_count() == 0 and before.drop_nulls().max() < held.min()
+    assert before.null_count() == frame["t"].null_count()
+    present = np.sort(times[~np.isnan(times.astype(float))])
+    assert held.min() == present[int(0.8 * len(present))]  # the time that starts the latest 20%
+    assert frame["t"].gather(s.valid).min() >= frame["t"].gather(s.train).drop_nulls().max()
+    assert (s.info.kind, s.info.column) == ("time", "t")
+    assert (s.info.n_train, s.info.n_valid, s.info.n_holdout) == (len(s.train), len(s.valid), len(s.holdout))
+
+
+def test_random_splits_are_seeded_and_work_for_regression():
+    rng = np.random.default_rng(2)
+    frame = pl.DataFrame({"y": rng.normal(size=500)})
+    y = frame["y"].to_numpy()
+    a = splits.make_split(frame, "random", y, "regression", seed=7)
+    b = splits.make_split(frame, "random", y, "regression", seed=7)
+    c = splits.make_split(frame, "random", y, "regression", seed=8)
+    assert all(np.array_equal(p, q) for p, q in zip((a.train, a.valid, a.holdout), (b.train, b.valid, b.holdout)))
+    assert not np.array_equal(a.holdout, c.holdout) and not np.array_equal(a.valid, c.valid)
+    assert (len(a.holdout), len(a.valid), len(a.train)) == (100, 40, 360)
+    assert (a.info.kind, a.info.column, a.info.n_holdout) == ("random", None, 100)
+
+
+def test_a_column_split_without_validation_marks_draws_validation_from_the_rest():
+    rng = np.random.default_rng(3)
+    n = 600
+    frame = pl.DataFrame({"fold": np.where(np.arange(n) % 4 == 0, "Test", None), "y": rng.integers(0, 2, n)})
+    s = splits.make_split(frame, "column:fold", frame["y"].to_numpy(), "binary", seed=4)
+    again = splits.make_split(frame, "column:fold", frame["y"].to_numpy(), "binary", seed=4)
+    assert np.array_equal(s.holdout, np.arange(0, n, 4)) and np.array_equal(s.valid, again.valid)
+    assert len(s.valid) == 45 and not set(s.valid) & set(s.holdout) and not set(s.train) & set(s.valid)
+    assert len(s.train) + len(s.valid) + len(s.holdout) == n
