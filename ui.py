@@ -5,8 +5,9 @@ page from ``pages/`` without ``app.py``; setup makes that the same experience: i
 workspace (writing the demo into an empty one) and draws the navigation itself. This module
 lives outside ``pages/`` so that Streamlit never lists it as a page. Caches are keyed on the
 workspace root and immutable ids (a run or dataset version never changes once written), never
-on large frames. Modules that pull in LightGBM or scikit-learn are imported inside the loaders
-that need them, so a page opened on a freshly started server imports only what it draws.
+on large frames. Everything comes through ``workbench``'s public API, whose names load on first
+use, so a page opened on a freshly started server imports only what it draws (no LightGBM or
+scikit-learn for a breakdown).
 """
 from __future__ import annotations
 
@@ -138,14 +139,14 @@ def discovered(root: str, run_id: str, settings: tuple):
     k, level, alpha, support, error, binner, confirm = settings
     run = wb.load_run(Workspace(Path(root)), run_id)
     return wb.discover(run, k=k, max_level=level, alpha=alpha, min_support=support, error=error,
-                             binner=binner, confirm=confirm)
+                       binner=binner, confirm=confirm)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def grown_tree(root: str, run_id: str, error: str, depth: int, min_rows: int):
     """The error tree of a run, cached on the run id and its settings."""
     return wb.error_tree(wb.load_run(Workspace(Path(root)), run_id), error=error, max_depth=depth,
-                                min_rows=min_rows)
+                         min_rows=min_rows)
 
 
 @st.cache_data(max_entries=64, show_spinner="Computing the curves…")
