@@ -31,6 +31,12 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
+def missing_sql(column: str, *, nan: bool) -> str:
+    """The rows where ``column`` is missing: NULL, and NaN too where ``nan`` (a float column)."""
+    c = quote(column)
+    return f"({c} IS NULL OR isnan({c}))" if nan else f"{c} IS NULL"
+
+
 @dataclass(frozen=True)
 class Binning:
     """How one column is cut: by value, at quantile ``edges`` (numbers or times), or by a saved
@@ -49,8 +55,7 @@ class Binning:
         return f"coalesce(({self.condition}), FALSE)"
 
     def _missing(self) -> str:
-        c = quote(self.column)
-        return f"({c} IS NULL OR isnan({c}))" if self.nan_missing else f"{c} IS NULL"
+        return missing_sql(self.column, nan=self.nan_missing)
 
     def labels(self) -> list[str]:
         """The labels of the bins (or of in/out of a saved slice), in key order."""

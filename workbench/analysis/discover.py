@@ -23,7 +23,7 @@ import polars as pl
 from workbench import stats
 from workbench.analysis import sliceline
 from workbench.analysis.rowerror import ErrorKind, error_sql
-from workbench.analysis.binning import MISSING, Binning, column_binning
+from workbench.analysis.binning import MISSING, Binning, column_binning, missing_sql
 from workbench.engine import is_numeric_type, limits, quote, sql_literal
 from workbench.errors import WorkbenchError
 from workbench.store.runs import Run
@@ -60,8 +60,7 @@ class Feature:
                 f"coalesce(list_position({listed}, CAST({c} AS VARCHAR)), {len(self.values) + 1}) END")
 
     def _missing(self) -> str:
-        c = quote(self.column)
-        return f"({c} IS NULL OR isnan({c}))" if self.nan_missing else f"{c} IS NULL"
+        return missing_sql(self.column, nan=self.nan_missing)
 
     def label(self, code: int) -> str:
         if code == 0:
@@ -87,8 +86,8 @@ class Feature:
             return self._missing()
         if code <= len(self.values):
             return f"CAST({c} AS VARCHAR) = {sql_literal(self.values[code - 1])}"
-        other = f"CAST({c} AS VARCHAR) NOT IN ({', '.join(sql_literal(v) for v in self.values)})"
-        return f"{other} AND NOT isnan({c})" if self.nan_missing else other
+        listed = ", ".join(sql_literal(v) for v in self.values)
+        return f"CAST({c} AS VARCHAR) NOT IN ({listed}) AND NOT {self._missing()}"
 
 
 @dataclass(frozen=True)
@@ -155,8 +154,8 @@ def encode(run: Run, con: duckdb.DuckDBPyConnection, src: str, columns: list[str
         if b.binned:
             features.append(Feature(c, binning=b))
             continue
-        present = Feature(c, nan_missing=b.nan_missing)._missing()
-        top = con.execute(f"SELECT CAST({quote(c)} AS VARCHAR) v FROM {src} WHERE NOT {present} "
+        top = con.execute(f"SELECT CAST({quote(c)} AS VARCHAR) v FROM {src} "
+                          f"WHERE NOT {missing_sql(c, nan=b.nan_missing)} "
                           f"GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT {MAX_LEVELS}").fetchall()
         features.append(Feature(c, values=tuple(sorted(v for (v,) in top)), nan_missing=b.nan_missing))
     return features

@@ -19,6 +19,7 @@ import polars as pl
 from sklearn.tree import DecisionTreeRegressor
 
 from workbench import stats
+from workbench.analysis.binning import missing_sql
 from workbench.analysis.rowerror import ErrorKind, error_sql
 from workbench.engine import is_float_type, limits, quote, sql_literal
 from workbench.errors import WorkbenchError
@@ -109,22 +110,20 @@ def error_tree(run: Run, *, error: ErrorKind = "loss", max_depth: int = 3,
     return ErrorTree(run.run_id, error, params, nodes)
 
 
-def _missing_sql(q: str, order: list[str] | None, dtype: str) -> str:
+def _missing_sql(column: str, order: list[str] | None, dtype: str) -> str:
     """The rows the tree saw as missing: NULL, NaN in a float column, and in a text column any value
     beyond the ``MAX_VALUES`` it coded (they were fit as missing too)."""
     if order is not None:
-        known = ", ".join(sql_literal(v) for v in order) or "NULL"
+        q, known = quote(column), ", ".join(sql_literal(v) for v in order) or "NULL"
         return f"({q} IS NULL OR CAST({q} AS VARCHAR) NOT IN ({known}))"
-    if is_float_type(dtype):
-        return f"({q} IS NULL OR isnan({q}))"
-    return f"{q} IS NULL"
+    return missing_sql(column, nan=is_float_type(dtype))
 
 
 def _split(column: str, threshold: float, order: list[str] | None, dtype: str, missing_left: bool | None):
     """Readable and SQL predicates for the two sides of one split, routing every row as the tree
     does; ``missing_left`` is None when the column had no missing values."""
     q = quote(column)
-    missing = _missing_sql(q, order, dtype)
+    missing = _missing_sql(column, order, dtype)
     if not np.isfinite(threshold):  # scikit-learn's split of missing values from all the others
         return (f"{column} is not missing", f"{column} is missing", f"(NOT {missing})", f"({missing})")
     if order is not None:  # text, coded by rank in ``order``

@@ -102,32 +102,28 @@ def candidates(ws: Workspace) -> list[tuple[str, str, list[Path]]]:
     return out
 
 
-def scan_expression(ws: Workspace, table: Table) -> str:
-    """The DuckDB table function that reads ``table``."""
-    if table.kind == "file":
-        return f"read_parquet({sql_literal(str(ws.root / table.location))})"
-    hive = any("=" in part for f in table.files for part in Path(f.path).parts[1:-1])
-    glob = str(ws.root / table.location / "**" / "*.parquet")
+def scan_expression(ws: Workspace, kind: str, files: list[Path]) -> str:
+    """The DuckDB table function that reads a source: one file, or a folder of files (with hive
+    partitions where the folder names say ``key=value``)."""
+    if kind == "file":
+        return f"read_parquet({sql_literal(str(files[0]))})"
+    folder = ws.root / files[0].relative_to(ws.root).parts[0]
+    hive = any("=" in part for f in files for part in f.relative_to(folder).parts[:-1])
+    glob = str(folder / "**" / "*.parquet")
     return (f"read_parquet({sql_literal(glob)}, hive_partitioning={str(hive).lower()}, "
             "union_by_name=true)")
 
 
-def source_expressions(ws: Workspace) -> dict[str, str]:
+def source_expressions(ws: Workspace, datasets: dict[str, Path] | None = None) -> dict[str, str]:
     """Each source table's name and the expression that reads it, from the folder listing alone
-    (no parquet footer read); sources named like a dataset are left out (see :func:`scan`)."""
-    datasets = latest_paths(ws)
+    (no parquet footer read); sources named like a dataset (``datasets``, else the workspace's)
+    are left out (see :func:`scan`)."""
+    datasets = latest_paths(ws) if datasets is None else datasets
     out = {}
     for name, kind, files in candidates(ws):
         if name not in datasets and name not in out:
-            out[name] = scan_expression(ws, _stub(ws, name, kind, files))
+            out[name] = scan_expression(ws, kind, files)
     return out
-
-
-def _stub(ws: Workspace, name: str, kind: str, files: list[Path], fingerprints: tuple = ()) -> "Table":
-    location = str(Path(files[0]).relative_to(ws.root)) if kind == "file" else name
-    if not fingerprints:
-        fingerprints = tuple(SourceFile(str(p.relative_to(ws.root)), 0, 0) for p in files)
-    return Table(name, kind, location, 0, (), fingerprints)
 
 
 def scan(ws: Workspace) -> Catalog:
@@ -153,7 +149,7 @@ def scan(ws: Workspace) -> Catalog:
             SourceFile(str(p.relative_to(ws.root)), p.stat().st_size, p.stat().st_mtime_ns)
             for p in files)
         try:
-            expr = scan_expression(ws, _stub(ws, name, kind, files, fingerprints))
+            expr = scan_expression(ws, kind, files)
             schema = con.sql(f"DESCRIBE SELECT * FROM {expr}").fetchall()
             paths = "[" + ", ".join(sql_literal(str(p)) for p in files) + "]"
             rows = fetch_row(con, f"SELECT sum(num_rows)::BIGINT FROM parquet_file_metadata({paths})")[0] or 0

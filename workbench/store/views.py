@@ -29,8 +29,9 @@ def connect(ws: Workspace, names: Iterable[str] | None = None, *, ordered: bool 
     (A view reads its files' parquet footers when it is made: DuckDB binds views at once.)"""
     con = ws.cursor(ordered=ordered)
     wanted = None if names is None else {n.casefold() for n in names}  # SQL names ignore case
-    relations = {name: expr for name, expr in catalog.source_expressions(ws).items()}
-    relations.update({name: f"read_parquet({sql_literal(str(path))})" for name, path in latest_paths(ws).items()})
+    datasets = latest_paths(ws)
+    relations = catalog.source_expressions(ws, datasets)
+    relations.update({name: f"read_parquet({sql_literal(str(path))})" for name, path in datasets.items()})
     for name, expr in relations.items():
         if wanted is not None and name.casefold() not in wanted:
             continue
