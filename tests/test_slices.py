@@ -248,3 +248,92 @@ def test_nan_is_missing_and_never_a_bin_edge(tmp_path):
     for r in found.slices.iter_rows(named=True):
         assert con.execute(f"SELECT count(*) FROM read_parquet('{run.predictions}') WHERE {r['where']}"
                            ).fetchall()[0][0] == r["size"]
+
+
+def _lower_edge(label: str) -> float:
+    """The number a bin label starts from: '< a' is below everything, '[a, b)' starts at a, '≥ a' at a."""
+    if label.startswith("<"):
+        return -np.inf
+    return float(label.strip("[≥ ").split(",")[0])
+
+
+def test_numeric_bins_come_in_their_natural_order_with_missing_last(tmp_path):
+    run = _odd_values_run(tmp_path)
+    table = slices.breakdown(run, ["nanny"], bins=4)
+    assert table.order == "natural"
+    labels = table.slices["nanny"].to_list()
+    assert labels[-1] == MISSING
+    starts = [_lower_edge(v) for v in labels[:-1]]
+    assert starts == sorted(starts) and len(starts) == 4
+    # by value: numbers by their value, not as text ('10' after '9')
+    frame = pl.read_parquet(run.predictions)
+    assert slices.breakdown(run, ["few"], bins=4).slices["few"].to_list() == ["0.5", "1.5", MISSING]
+    # asked for worst first, the same slices sort by the metric
+    worst = slices.breakdown(run, ["nanny"], bins=4, order="worst")
+    assert worst.order == "worst" and worst.slices["value"].to_list() == sorted(worst.slices["value"], reverse=True)
+    assert sorted(worst.slices["nanny"]) == sorted(labels) and frame.height == worst.slices["n"].sum()
+
+
+def test_numbers_by_value_sort_as_numbers(trained, tmp_path):
+    _, run = trained["regression"]
+    folder = tmp_path / ".workbench" / "runs" / run.run_id  # a copy in another workspace
+    folder.mkdir(parents=True)
+    copy = runs.Run(folder, run.record)
+    frame = pl.read_parquet(run.predictions).with_columns(k=(pl.col("_row") % 12).cast(pl.Int64))
+    frame.write_parquet(copy.predictions)  # a column of 12 whole numbers: by value at 20 bins
+    table = slices.breakdown(copy, ["k"], bins=20, metric="mae")
+    assert table.order == "natural" and table.slices["k"].to_list() == [str(i) for i in range(12)]
+
+
+def test_text_columns_come_worst_first_unless_asked(trained):
+    _, run = trained["binary"]
+    table = slices.breakdown(run, ["c0"])  # error rate: worst is highest
+    assert table.order == "worst" and table.slices["value"].to_list() == sorted(table.slices["value"], reverse=True)
+    natural = slices.breakdown(run, ["c0"], order="natural")
+    assert natural.slices["c0"].to_list() == sorted(natural.slices["c0"])
+    auc = slices.breakdown(run, ["c0"], metric="roc_auc")  # higher is better: worst is lowest
+    assert auc.slices["value"].drop_nulls().to_list() == sorted(auc.slices["value"].drop_nulls())
+    with pytest.raises(WorkbenchError, match="Unknown order 'best'"):
+        slices.breakdown(run, ["c0"], order="best")
+
+
+def test_a_binary_breakdown_names_its_positive_class(trained):
+    _, binary = trained["binary"]
+    assert slices.breakdown(binary, ["c0"]).to_dict()["positive_class"] == str(binary.record.positive_class)
+    _, regression = trained["regression"]
+    assert slices.breakdown(regression, ["c0"]).positive_class is None
+
+
+def test_slice_rows_page_through_a_slice_without_repeats_or_gaps(trained):
+    _, run = trained["binary"]
+    where = "c0 = 'a'"
+    frame = pl.read_parquet(run.predictions).filter(pl.col("c0") == "a")
+    pages, offset = [], 0
+    while True:
+        rows, count = slices.slice_rows(run, where, limit=97, offset=offset)
+        assert count == frame.height
+        if rows.is_empty():
+            break
+        assert rows.columns[:5] == ["_label", "_pred", "_score", "_loss", "_correct"]
+        pages.append(rows)
+        offset += 97
+    every = pl.concat(pages)
+    assert every.height == frame.height and every["_row"].n_unique() == frame.height
+    assert every["_loss"].to_list() == sorted(frame["_loss"], reverse=True)
+    for bad in ({"limit": 0}, {"offset": -1}, {"limit": slices.ROWS_MOST + 1}):
+        with pytest.raises(WorkbenchError, match="Ask for 1 to"):
+            slices.slice_rows(run, where, **bad)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_slice_exports_all_its_rows(trained, fmt, tmp_path):
+    _, run = trained["binary"]
+    data = slices.export_rows(run, "c0 = 'b'", fmt)
+    path = tmp_path / f"rows.{fmt}"
+    path.write_bytes(data)
+    got = pl.read_parquet(path) if fmt == "parquet" else pl.read_csv(path)
+    want = pl.read_parquet(run.predictions).filter(pl.col("c0") == "b")
+    assert got.height == want.height and got.columns[:4] == ["_label", "_pred", "_score", "_loss"]
+    assert sorted(got["_row"].to_list()) == sorted(want["_row"].to_list())
+    with pytest.raises(WorkbenchError, match="Unknown format 'xlsx'"):
+        slices.export_rows(run, "c0 = 'b'", "xlsx")

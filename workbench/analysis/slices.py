@@ -8,6 +8,7 @@ sums cannot give, takes two sorts in numpy instead (``_auc_groups``). Columns ar
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +17,7 @@ import pyarrow.parquet as pq
 
 from workbench import stats
 from workbench.analysis.binning import Binning, column_binning
-from workbench.engine import fetch_row, limits, parse_condition, sql_literal
+from workbench.engine import fetch_row, is_numeric_type, is_ordered_type, limits, parse_condition, sql_literal
 from workbench.errors import WorkbenchError
 from workbench.store.runs import Run
 
@@ -38,6 +39,11 @@ SLICE_METRICS = {
     "multiclass": ("error_rate", "accuracy", "log_loss"),
     "regression": ("rmse", "mae", "bias"),
 }
+ORDERS = ("auto", "natural", "worst")
+# the columns a reader looks at first in a slice's rows: what the model saw as truth and said
+FIRST_COLUMNS = ("_label", "_pred", "_score", "_loss", "_correct")
+ROWS_MOST = 10_000  # the most rows of a slice one call returns (a page); the export has them all
+EXPORT_FORMATS = ("parquet", "csv")
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,9 @@ class SliceTable:
     ``slices`` has a column per ``by`` column (the value or bin label), then ``n``, ``share``,
     ``value``, ``ci_low``, ``ci_high``, ``rest_value``, ``diff``, ``p_value``, ``q_value``
     (Benjamini-Hochberg over the slices shown), ``significant`` (q < 0.05) and ``where``.
-    Rows are sorted worst first.
+    Rows come in ``order``: ``natural`` (bins low to high, values in their order, missing last)
+    or ``worst`` (worst value first). ``positive_class`` names the class a binary run's rates and
+    scores are about (None for other tasks).
     """
 
     run_id: str
@@ -57,6 +65,8 @@ class SliceTable:
     overall: dict
     slices: pl.DataFrame
     binnings: tuple[Binning, ...]
+    order: str = "worst"
+    positive_class: str | None = None
 
     def to_dict(self) -> dict:
         rows = [{"filters": {c: r[c] for c in self.by}, "n": r["n"], "share": r["share"],
@@ -64,8 +74,8 @@ class SliceTable:
                  "diff": r["diff"], "p_value": r["p_value"], "q_value": r["q_value"],
                  "significant": r["significant"], "where": r["where"]}
                 for r in self.slices.iter_rows(named=True)]
-        return {"run_id": self.run_id, "metric": self.metric, "by": list(self.by),
-                "overall": self.overall, "slices": rows}
+        return {"run_id": self.run_id, "metric": self.metric, "by": list(self.by), "order": self.order,
+                "positive_class": self.positive_class, "overall": self.overall, "slices": rows}
 
 
 def default_metric(task: str) -> str:
@@ -73,9 +83,12 @@ def default_metric(task: str) -> str:
 
 
 def breakdown(run: Run, by: list[str] | tuple[str, ...], *, metric: str | None = None,
-              bins: int = 5, min_size: int = 1, saved: dict[str, str] | None = None) -> SliceTable:
+              bins: int = 5, min_size: int = 1, saved: dict[str, str] | None = None,
+              order: str = "auto") -> SliceTable:
     """The metric of ``run``'s model on each slice of the holdout defined by one or two columns.
 
+    ``order`` is ``natural`` (bins and values in their own order), ``worst`` (worst value first)
+    or ``auto``: natural when the first column is a number or a time, worst first otherwise.
     ``saved`` maps ``slice:NAME`` to a condition (a saved slice's, from
     ``workbench.store.saved.applicable``), so a saved slice can be one of the columns; each passes
     the SQL boundary here too."""
@@ -88,6 +101,8 @@ def breakdown(run: Run, by: list[str] | tuple[str, ...], *, metric: str | None =
     by = tuple(by)
     if not 1 <= len(by) <= 2 or len(set(by)) != len(by):
         raise WorkbenchError("Slice by one or two different columns.")
+    if order not in ORDERS:
+        raise WorkbenchError(f"Unknown order {order!r}; choose one of: {', '.join(ORDERS)}.")
     con = run.workspace.cursor()
     src = f"read_parquet({sql_literal(str(run.predictions))})"
     schema = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
@@ -113,21 +128,48 @@ def breakdown(run: Run, by: list[str] | tuple[str, ...], *, metric: str | None =
                     f"FROM {src}) GROUP BY ALL").pl()
     except WorkbenchError as e:
         raise WorkbenchError(f"Cannot compute {metric} for run {run.run_id}: {e}") from None
-    # each slice's WHERE from its key, before keys become labels
-    where = [" AND ".join(f"({b.where(key)})" for b, key in zip(binnings, r))
-             for r in agg.select(keys).iter_rows()]
+    # each slice's WHERE and place in the natural order from its key, before keys become labels
+    key_rows = list(agg.select(keys).iter_rows())
+    where = [" AND ".join(f"({b.where(key)})" for b, key in zip(binnings, r)) for r in key_rows]
+    numeric = [b.condition is None and not b.binned and is_numeric_type(schema.get(b.column, "")) for b in binnings]
+    rank = sorted(range(len(key_rows)), key=lambda i: [_natural(b, k, num) for b, k, num
+                                                         in zip(binnings, key_rows[i], numeric)])
+    place = np.empty(len(key_rows), dtype=np.int64)
+    place[rank] = np.arange(len(key_rows))
     agg = agg.with_columns(*(b.label_keys(agg[k]).alias(k) for b, k in zip(binnings, keys)),
-                           pl.Series("where", where, dtype=pl.String))
-    table, overall = _statistics(agg, kind, keys)
+                           pl.Series("where", where, dtype=pl.String), pl.Series("_natural", place))
+    table, overall = _statistics(agg, kind, keys, extra=("_natural",))
     table = table.rename(dict(zip(keys, by))).filter(pl.col("n") >= min_size)
     table = table.with_columns(q_value=pl.Series(stats.bh_qvalues(table["p_value"].fill_null(np.nan).to_numpy()),
                                                  dtype=pl.Float64))
     table = table.with_columns(significant=(pl.col("q_value") < 0.05) & pl.col("p_value").is_not_null())
-    worst_first = higher is not False
-    table = table.sort("value", descending=not worst_first, nulls_last=True)
+    if order == "auto":
+        first = binnings[0]
+        order = "natural" if first.condition is None and is_ordered_type(schema.get(first.column, "")) else "worst"
+    if order == "natural":
+        table = table.sort("_natural")
+    else:
+        table = table.sort(["value", "_natural"], descending=[higher is False, False], nulls_last=True)
     cols = [*by, "n", "share", "value", "ci_low", "ci_high", "rest_value", "diff", "p_value",
             "q_value", "significant", "where"]
-    return SliceTable(run.run_id, metric, higher, by, overall, table.select(cols), binnings)
+    positive = str(run.record.positive_class) if task == "binary" else None
+    return SliceTable(run.run_id, metric, higher, by, overall, table.select(cols), binnings, order, positive)
+
+
+def _natural(b: Binning, key, numeric: bool) -> tuple:
+    """A slice key's place in its column's own order: missing last, bins by index, numbers by
+    value (the key is the value as text), other values as text; in or out of a saved slice, in first."""
+    missing = key is None or (b.binned and key == -1)
+    if missing:
+        return (1, 0.0, "")
+    if b.condition is not None or b.binned:
+        return (0, float(key), "")
+    if numeric:
+        try:
+            return (0, float(key), "")
+        except ValueError:
+            pass
+    return (0, 0.0, str(key))
 
 
 def _auc_groups(con, src: str, key_sql: str, keys: list[str], y: str) -> pl.DataFrame:
@@ -166,7 +208,7 @@ def _auc_groups(con, src: str, key_sql: str, keys: list[str], y: str) -> pl.Data
         c_pos_side=pl.Series(np.bincount(g2, y2 * neg_below, n_groups)))
 
 
-def _statistics(agg: pl.DataFrame, kind: str, keys: list[str]) -> tuple[pl.DataFrame, dict]:
+def _statistics(agg: pl.DataFrame, kind: str, keys: list[str], extra: tuple[str, ...] = ()) -> tuple[pl.DataFrame, dict]:
     """Value, 95% interval, rest value and p-value for each slice, vectorized over slices."""
     n = agg["n"].to_numpy().astype(float)
     N = n.sum()
@@ -195,7 +237,7 @@ def _statistics(agg: pl.DataFrame, kind: str, keys: list[str]) -> tuple[pl.DataF
         value, rest, total = np.sqrt(value), np.sqrt(rest), np.sqrt(total)
         lo, hi = np.sqrt(np.maximum(lo, 0)), np.sqrt(hi)
         overall_ci = (np.sqrt(max(overall_ci[0], 0)), np.sqrt(overall_ci[1]))
-    table = agg.select(*keys, "where").with_columns(
+    table = agg.select(*keys, "where", *extra).with_columns(
         n=pl.Series(n.astype(np.int64)), share=pl.Series(n / N), value=pl.Series(value, dtype=pl.Float64),
         ci_low=pl.Series(lo, dtype=pl.Float64), ci_high=pl.Series(hi, dtype=pl.Float64),
         rest_value=pl.Series(rest, dtype=pl.Float64), diff=pl.Series(value - rest, dtype=pl.Float64),
@@ -204,18 +246,50 @@ def _statistics(agg: pl.DataFrame, kind: str, keys: list[str]) -> tuple[pl.DataF
     return table, {"value": float(total), "ci": [float(overall_ci[0]), float(overall_ci[1])], "n": int(N)}
 
 
-def slice_rows(run: Run, where: str | None, *, limit: int = 200) -> tuple[pl.DataFrame, int]:
-    """The holdout rows of one slice, worst errors first, and how many rows the slice has."""
+def slice_rows(run: Run, where: str | None, *, limit: int = 200, offset: int = 0) -> tuple[pl.DataFrame, int]:
+    """Rows ``offset`` to ``offset + limit`` of one slice of the holdout, worst errors first (ties
+    by row number, so pages neither repeat nor skip a row), and how many rows the slice has.
+    ``_label``, ``_pred``, ``_score``, ``_loss`` and ``_correct`` come first."""
+    if not 1 <= limit <= ROWS_MOST or offset < 0:
+        raise WorkbenchError(f"Ask for 1 to {ROWS_MOST:,} rows from a non-negative offset "
+                             f"(asked: {limit} rows from {offset}); the export has all of a slice's rows.")
     con = run.workspace.cursor()
     src = f"read_parquet({sql_literal(str(run.predictions))})"
     cond = f"WHERE {parse_condition(where)}" if where else ""
     try:
         with limits(con):
             count = fetch_row(con, f"SELECT count(*) FROM {src} {cond}")[0]
-            rows = con.sql(f"SELECT * FROM {src} {cond} ORDER BY _loss DESC LIMIT {int(limit)}").pl()
+            rel = con.sql(f"SELECT * FROM {src} {cond} ORDER BY _loss DESC, _row LIMIT {int(limit)} OFFSET {int(offset)}")
+            rows = rel.pl()
     except WorkbenchError as e:
         raise WorkbenchError(f"Cannot select rows: {e}") from None
-    return rows, int(count)
+    first = [c for c in FIRST_COLUMNS if c in rows.columns]
+    return rows.select(first + [c for c in rows.columns if c not in first]), int(count)
+
+
+def export_rows(run: Run, where: str | None, fmt: str = "parquet") -> bytes:
+    """All of a slice's holdout rows as a parquet or CSV file, worst errors first, with the
+    columns in :func:`slice_rows`'s order."""
+    if fmt not in EXPORT_FORMATS:
+        raise WorkbenchError(f"Unknown format {fmt!r}; choose one of: {', '.join(EXPORT_FORMATS)}.")
+    con = run.workspace.cursor()
+    src = f"read_parquet({sql_literal(str(run.predictions))})"
+    cond = f"WHERE {parse_condition(where)}" if where else ""
+    try:
+        with limits(con):
+            table = con.sql(f"SELECT * FROM {src} {cond} ORDER BY _loss DESC, _row").arrow()
+    except WorkbenchError as e:
+        raise WorkbenchError(f"Cannot export rows: {e}") from None
+    if hasattr(table, "read_all"):  # a record batch reader in newer DuckDB
+        table = table.read_all()
+    first = [c for c in FIRST_COLUMNS if c in table.column_names]
+    table = table.select(first + [c for c in table.column_names if c not in first])
+    out = io.BytesIO()
+    if fmt == "parquet":
+        pq.write_table(table, out)
+    else:
+        pl.from_arrow(table).write_csv(out)
+    return out.getvalue()
 
 
 INSIDE = "slice:this slice"
