@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.engine import boundary, connection, cursor, parse_condition, parse_select
+from workbench.engine import boundary, connection, cursor, first_line, parse_condition, parse_select, run_select
 from workbench.errors import WorkbenchError
 from workbench.store import build, views
 
@@ -134,6 +134,22 @@ def test_an_endless_query_is_stopped_by_the_time_limit(tiny_ws, monkeypatch):
     assert build.preview(tiny_ws, "SELECT 1 AS x").row_count == 1
 
 
+@pytest.mark.parametrize("value", ["5 min", "0", "-3", "nan", "inf"])
+def test_a_time_limit_that_is_not_a_positive_number_is_refused(tiny_ws, monkeypatch, value):
+    """Before, '5 min' silently meant 300 s, and 0 stopped every query at once."""
+    monkeypatch.setenv(boundary.SECONDS_VAR, value)
+    with pytest.raises(WorkbenchError) as e:
+        build.preview(tiny_ws, "SELECT 1 AS x")
+    assert str(e.value) == (f"$WORKBENCH_QUERY_SECONDS is {value!r}, not a number of seconds above 0; set it to "
+                            "one (e.g. 300) or unset it for the default, 300 s.")
+
+
+@pytest.mark.parametrize("value, seconds", [("", 300.0), (" 2.5 ", 2.5), ("60", 60.0)])
+def test_the_time_limit_comes_from_the_environment(monkeypatch, value, seconds):
+    monkeypatch.setenv(boundary.SECONDS_VAR, value)
+    assert boundary.query_seconds() == seconds
+
+
 def test_a_cross_join_blow_up_is_stopped(tiny_ws, monkeypatch):
     monkeypatch.setenv(boundary.SECONDS_VAR, "1")
     huge = "SELECT count(*) FROM range(100000000) a, range(100000000) b"
@@ -182,3 +198,52 @@ def test_table_names_ignore_case_and_pivot_with_values_works(tiny_ws):
     assert v.rows == 7 and v.sources[0]["name"] == "loans" and v.sources[0]["kind"] == "table"
     pivot = build.preview(tiny_ws, "PIVOT loans ON approved IN (true, false) USING count(*) GROUP BY region")
     assert pivot.rows.height > 0
+
+
+@pytest.fixture
+def con(tmp_path):
+    """A workspace database holding tables adult (age, workclass) and b (age), as views."""
+    c = cursor(tmp_path)
+    c.execute("CREATE TEMP VIEW adult AS SELECT * FROM (VALUES (39, 'State-gov')) t(age, workclass)")
+    c.execute("CREATE TEMP VIEW b AS SELECT * FROM (VALUES (1)) t(age)")
+    return c
+
+
+@pytest.mark.parametrize("sql, message", [
+    ("SELECT * FROM adlt", 'Catalog Error: Table with name adlt does not exist! Did you mean "adult"?'),
+    ("SELECT agee FROM adult",
+     'Binder Error: Referenced column "agee" not found in FROM clause! Candidate bindings: "age"'),
+    ("SELECT age FROM adult JOIN b ON true",
+     "Binder Error: Ambiguous reference to column name \"age\" (use: 'adult.age' or 'b.age')"),
+    ("SELECT sum(age), workclass FROM adult",
+     'Binder Error: column "workclass" must appear in the GROUP BY clause or must be part of an aggregate '
+     'function. Either add it to the GROUP BY list, or use ANY_VALUE("workclass") if the exact value of '
+     '"workclass" is not important.'),
+    ("SELECT strptime('x', '%Y')",
+     'Invalid Input Error: Could not parse string "x" according to format specifier "%Y"; Error: Expected a number'),
+    ("SELEC 1", 'Parser Error: syntax error at or near "SELEC"'),
+])
+def test_duckdbs_hints_are_kept_on_one_line(con, sql, message):
+    """DuckDB prints its hints on the lines after the first; the echo of the query and the caret
+    under it are left out."""
+    with pytest.raises(WorkbenchError) as e:
+        run_select(con, sql, lambda rel: rel.fetchall())
+    assert str(e.value) == boundary.SQL_ERROR.format(detail=message)
+    assert "\n" not in str(e.value) and "LINE 1" not in str(e.value) and "^" not in str(e.value)
+
+
+def test_a_hint_naming_duckdbs_own_catalog_is_left_out(tmp_path):
+    """With no table near the name, DuckDB suggests one of its system views ('pg_constraint'),
+    which no user meant."""
+    with pytest.raises(WorkbenchError) as e:
+        run_select(cursor(tmp_path), "SELECT * FROM lons", lambda rel: rel.fetchall())
+    assert str(e.value) == "SQL error: Catalog Error: Table with name lons does not exist!"
+
+
+def test_a_long_list_in_an_error_is_cut_to_its_first_items():
+    listed = "".join(f"\n\tf(x TYPE{i}) -> TYPE{i}" for i in range(8))
+    error = Exception(f"Binder Error: No function matches. Add explicit casts.\n\tCandidate functions:{listed}"
+                      "\n\nLINE 1: SELECT f('a')\n               ^")
+    assert first_line(error) == ("Binder Error: No function matches. Add explicit casts. Candidate functions: "
+                                 "f(x TYPE0) -> TYPE0; f(x TYPE1) -> TYPE1; f(x TYPE2) -> TYPE2; f(x TYPE3) -> TYPE3; "
+                                 "f(x TYPE4) -> TYPE4; (and 3 more)")

@@ -77,13 +77,42 @@ BAD = [
     (["train", "synth"], "the following arguments are required: --target"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     (["discover", "nope"], "Unknown run 'nope'"),
-    (["train", "synth", "--target", "y", "--param", "num_leaves"], "Invalid --param 'num_leaves'"),
+    (["train", "synth", "--target", "y", "--param", "num_leaves"],
+     "error: Invalid LightGBM setting 'num_leaves': write NAME=VALUE, e.g. learning_rate=0.05.\n"),
+    (["train", "synth", "--target", "y", "--param", " "],
+     "error: Invalid --param ' ': write NAME=VALUE, e.g. learning_rate=0.05.\n"),
     (["train", "synth", "--target", "y", "--param", "num_leaves=-1"], "LightGBM refused the settings"),
     (["build", "x", "--sql", "COPY (SELECT 1) TO 'x.csv'"], "Only a read-only SELECT query is accepted"),
     (["build", "x", "--sql", "SELECT 1; SELECT 2"], "holds 2 statements"),
     (["build", "x", "--sql", "SELECT * FROM read_text('/etc/hostname')"], "may read only the workspace"),
     (["build", "x\n", "--sql", "SELECT 1"], "Invalid dataset name"),
     (["tree", "nope"], "Unknown run 'nope'"),
+    (["train", "synth", "--target", "y", "--param", "learning_rat=0.05"],
+     "error: Unknown LightGBM setting 'learning_rat' (did you mean learning_rate?); LightGBM's settings are listed "
+     "at https://lightgbm.readthedocs.io/en/latest/Parameters.html\n"),
+    (["train", "synth", "--target", "y", "--param", "learning_rate=abc"],
+     "error: LightGBM refused the settings: learning_rate='abc': it must be a number.\n"),
+    (["train", "synth", "--target", "y", "--param", "objective=poisson"],
+     "error: LightGBM setting 'objective' is set by the workbench: it follows the task"),
+    (["train", "synth", "--target", "y", "--param", "learning_rate="],
+     "error: Invalid LightGBM setting 'learning_rate=': give a value after '=', e.g. learning_rate=0.05.\n"),
+    (["train", "synth", "--target", "y", "--param", "num_leaves=8", "--param", "num_leaves=16"],
+     "error: LightGBM setting num_leaves is given twice (8 and 16); give it once.\n"),
+    (["train", "synth", "--target", "y", "--split", "column:y"],
+     "error: Target 'y' is also the split column; the column that picks the holdout rows cannot be what the "
+     "model predicts: choose another target or split.\n"),
+    (["train", "synth", "--target", "y", "--split", "time:const"],
+     "error: Split column 'const' is INTEGER, not a date or timestamp; a time split needs one, or if 'const' "
+     "counts time (a day number, a period index) pass --numeric-time (on the Train page, tick 'The column "
+     "counts time').\n"),
+    (["train", "synth", "--target", "y", "--numeric-time"],
+     "error: numeric_time applies only to a time split, and the split is 'random'; leave --numeric-time out or "
+     "split by time:COLUMN.\n"),
+    (["discover", "nope", "--seed", "3"],
+     "error: discover --seed draws the random halves of --confirm and does nothing without it; add --confirm "
+     "or leave --seed out.\n"),
+    (["build", "x", "--sql", "SELECT x00 FROM source"],
+     'error: SQL error: Binder Error: Referenced column "x00" not found in FROM clause! Candidate bindings: "x0"'),
 ]
 
 
@@ -131,3 +160,82 @@ def test_json_is_the_result_objects_to_dict(tmp_path):
     assert listed == jsonable(run.to_dict())
     text = cli("tree", run.run_id, ws=ws)
     assert text.returncode == 0 and text.stdout.splitlines()[0].split() == ["node", "n", "error", "ci"]
+
+
+def _workbench(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "workbench", *args], capture_output=True, text=True, timeout=300,
+                          env=env)
+
+
+def test_global_options_go_before_or_after_the_command(tmp_path):
+    """As git -C or docker --host: `--workspace DIR tables` was refused ('invalid choice')."""
+    ws = synthetic_ws(tmp_path / "ws", 100, "binary")
+    for args in (["--workspace", str(ws.root), "--json", "tables"], ["--json", "tables", "--workspace", str(ws.root)],
+                 [f"--workspace={ws.root}", "tables", "--json"]):
+        p = _workbench(*args)
+        assert p.returncode == 0, p.stderr
+        assert json.loads(p.stdout)["tables"][0]["name"] == "source"
+    other = tmp_path / "other"
+    p = _workbench("--workspace", str(other), "tables", "--workspace", str(ws.root))  # after the command wins
+    assert p.returncode == 0 and p.stdout.split()[:4] == ["table", "rows", "columns", "source"]
+    assert not other.exists()
+
+
+def test_an_empty_workspace_is_refused_not_replaced_by_the_default(tmp_path):
+    p = _workbench("tables", "--workspace", "")
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr == ("error: --workspace is empty; give a folder, or leave it out for $WORKBENCH_WORKSPACE "
+                        "or ./data.\n")
+
+
+def test_top_level_help_documents_the_global_options():
+    p = _workbench("--help")
+    assert p.returncode == 0
+    words = " ".join(p.stdout.split())  # as read, whatever the terminal's width
+    assert words.startswith("usage: python -m workbench [-h] [--workspace DIR] [--json] {tables,")
+    assert ("global options (before or after the command): --workspace DIR workspace folder (default: "
+            "$WORKBENCH_WORKSPACE or ./data) --json print one JSON object on stdout, and nothing else "
+            "--workspace and --json go before the command or after it: `python -m workbench --workspace DIR "
+            "tables` and `python -m workbench tables --workspace DIR` are the same; given in both places, the one "
+            "after the command wins.") in words
+
+
+def test_text_output_names_the_positive_class(tmp_path):
+    """A binary run's metrics are about one class; every text that shows them says which."""
+    from workbench.model import train
+    ws = synthetic_ws(tmp_path, 1200, "binary")
+    p = cli("train", "synth", "--target", "y", ws=ws)
+    assert p.returncode == 0, p.stderr
+    run = ok_json("runs", ws=ws)["runs"][0]
+    assert p.stdout.splitlines()[1] == (f"run {run['run_id']} (binary, positive class: 'True', "
+                                        f"{run['n_train']:,} train / {run['n_holdout']:,} holdout rows)")
+    listed = cli("runs", ws=ws).stdout.splitlines()
+    assert listed[0].split() == ["run_id", "dataset", "target", "task", "positive_class", "created"]
+    assert listed[1].split()[:5] == [run["run_id"], "synth", "y", "binary", "'True'"]
+    sliced = cli("slices", run["run_id"], "--by", "c0", ws=ws).stdout.splitlines()[0]
+    assert " overall " in sliced and sliced.endswith(f" on {run['n_holdout']:,} rows; positive class: 'True'")
+    found = cli("discover", run["run_id"], "--k", "2", "--min-support", "10", ws=ws).stdout.splitlines()[0]
+    assert "; positive class: 'True'); " in found
+    tree = cli("tree", run["run_id"], "--max-depth", "1", "--error", "misclassification", ws=ws).stdout.splitlines()
+    assert tree[0].split() == ["node", "n", "error", "ci"]
+    assert tree[-1] == "misclassification of a binary run, positive class: 'True'"
+    regression = train.train(synthetic_ws(tmp_path / "r", 600, "regression"), train.TrainSpec("synth", "y"))
+    from workbench.render import text
+    assert "positive class" not in text.render(regression)
+
+
+def test_slices_order_and_a_search_says_which_rows_it_counted(tmp_path):
+    ws = synthetic_ws(tmp_path, 1200, "binary")
+    assert cli("train", "synth", "--target", "y", ws=ws).returncode == 0
+    run = ok_json("runs", ws=ws)["runs"][0]
+    natural = ok_json("slices", run["run_id"], "--by", "x0", "--bins", "4", ws=ws)
+    assert natural["order"] == "natural"
+    assert [s["filters"]["x0"][0] for s in natural["slices"]][:1] == ["<"]  # the lowest bin first
+    worst = ok_json("slices", run["run_id"], "--by", "x0", "--bins", "4", "--order", "worst", ws=ws)
+    assert [s["value"] for s in worst["slices"]] == sorted((s["value"] for s in worst["slices"]), reverse=True)
+    bad = cli("slices", run["run_id"], "--by", "x0", "--order", "best", ws=ws)
+    assert bad.returncode == 2 and "invalid choice: 'best'" in bad.stderr
+    head = cli("discover", run["run_id"], "--k", "2", "--min-support", "10", "--confirm", ws=ws).stdout.splitlines()[0]
+    assert " found on a random half of the holdout, " in head and "count that half" in head
+    head = cli("discover", run["run_id"], "--k", "2", "--min-support", "10", ws=ws).stdout.splitlines()[0]
+    assert f" found on {run['n_holdout']:,} holdout rows " in head

@@ -26,8 +26,18 @@ CASES = [
     ("two statements", lambda ws: boundary.parse_select("SELECT 1; SELECT 2; SELECT 3"),
      boundary.MANY.format(count=3)),
     ("a time column with one time", lambda ws: splits.make_split(
-        pl.DataFrame({"t": [5] * 50, "y": [0, 1] * 25}), "time:t", np.array([0, 1] * 25), "binary"),
+        pl.DataFrame({"t": [5] * 50, "y": [0, 1] * 25}), "time:t", np.array([0, 1] * 25), "binary",
+        numeric_time=True),
      splits.FEW_TIMES.format(column="t")),
+    ("a time split on a number", lambda ws: splits.make_split(
+        pl.DataFrame({"age": pl.Series(range(50), dtype=pl.Int32), "y": [0, 1] * 25}), "time:age",
+        np.array([0, 1] * 25), "binary"),
+     "Split column 'age' is INTEGER, not a date or timestamp; a time split needs one, or if 'age' counts time "
+     "(a day number, a period index) pass --numeric-time (on the Train page, tick 'The column counts time')."),
+    ("a time split on text", lambda ws: splits.make_split(
+        pl.DataFrame({"when": ["2024-01-01"] * 50, "y": [0, 1] * 25}), "time:when", np.array([0, 1] * 25),
+        "binary", numeric_time=True),
+     splits.NOT_TIME.format(column="when", type="VARCHAR", sql='"when"')),
     ("no row marked test", lambda ws: splits.make_split(
         pl.DataFrame({"f": ["train"] * 50, "y": [0, 1] * 25}), "column:f", np.array([0, 1] * 25), "binary"),
      splits.NO_TEST.format(column="f")),

@@ -120,6 +120,63 @@ def test_bad_training_input_is_refused_and_writes_nothing(tiny_ws, spec, message
     assert not tiny_ws.runs_dir.exists()
 
 
+D = ("SELECT range % 3 AS x, 'a' || (range % 2) AS k, range % 2 = 0 AS y, range // 10 AS day, range % 7 = 0 AS flag, "
+     "DATE '2024-01-01' + (range // 10)::INT AS day_date, "
+     "CASE WHEN range % 5 = 0 THEN 'test' ELSE 'train' END AS fold FROM range(200)")
+
+
+@pytest.mark.parametrize("spec, message", [
+    (TrainSpec("d", "fold", split="column:fold"),
+     "Target 'fold' is also the split column; the column that picks the holdout rows cannot be what the "
+     "model predicts: choose another target or split."),
+    (TrainSpec("d", "day", split="time:day", task="regression"),
+     "Target 'day' is also the split column; the column that picks the holdout rows cannot be what the "
+     "model predicts: choose another target or split."),
+    (TrainSpec("d", "y", split="time:day"),
+     "Split column 'day' is BIGINT, not a date or timestamp; a time split needs one, or if 'day' counts time "
+     "(a day number, a period index) pass --numeric-time (on the Train page, tick 'The column counts time')."),
+    (TrainSpec("d", "y", split="time:k", numeric_time=True),
+     "Split column 'k' is VARCHAR, not a date or timestamp; a time split needs one: choose another column, or "
+     "make one in the dataset's SQL (for text holding dates, e.g. CAST(\"k\" AS DATE))."),
+    (TrainSpec("d", "y", split="time:flag", numeric_time=True),
+     "Split column 'flag' is BOOLEAN, not a date or timestamp; a time split needs one: choose another column, or "
+     "make one in the dataset's SQL (for text holding dates, e.g. CAST(\"flag\" AS DATE))."),
+    (TrainSpec("d", "y", numeric_time=True),
+     "numeric_time applies only to a time split, and the split is 'random'; leave --numeric-time out or "
+     "split by time:COLUMN."),
+    (TrainSpec("d", "y", split="column:fold", numeric_time=True),
+     "numeric_time applies only to a time split, and the split is 'column:fold'; leave --numeric-time out or "
+     "split by time:COLUMN."),
+])
+def test_a_split_that_cannot_work_is_refused_in_words(tiny_ws, spec, message):
+    """The target cannot pick the holdout (that trained with AUC 0.50), and a time split orders
+    rows by a date or timestamp unless numeric_time says a number counts time."""
+    build.build(tiny_ws, "d", D)
+    with pytest.raises(WorkbenchError) as e:
+        train.train(tiny_ws, spec)
+    assert str(e.value) == message
+    assert not tiny_ws.runs_dir.exists()
+
+
+def test_a_numeric_time_column_splits_by_time_when_allowed(tiny_ws):
+    """With numeric_time a day number orders the rows as a date would: the same holdout as a split
+    on the matching DATE column."""
+    build.build(tiny_ws, "d", D)
+    by_number = train.train(tiny_ws, TrainSpec("d", "y", split="time:day", numeric_time=True, drop=("day_date",)))
+    by_date = train.train(tiny_ws, TrainSpec("d", "y", split="time:day_date", drop=("day",)))
+    held = pl.read_parquet(by_number.predictions)
+    assert sorted(held["_row"]) == sorted(pl.read_parquet(by_date.predictions)["_row"])
+    assert held["day"].min() == 16 and held.height == 40  # days 16..19 of 0..19: the latest 20%
+
+
+def test_numeric_time_is_recorded_in_the_run(tiny_ws):
+    build.build(tiny_ws, "d", D)
+    by_number = train.train(tiny_ws, TrainSpec("d", "y", split="time:day", numeric_time=True))
+    by_date = train.train(tiny_ws, TrainSpec("d", "y", split="time:day_date"))
+    assert json.loads((by_number.path / "run.json").read_text())["split"]["numeric_time"] is True
+    assert json.loads((by_date.path / "run.json").read_text())["split"]["numeric_time"] is False
+
+
 def test_fit_takes_an_arrow_table(tmp_path):
     table = pa.table({"a": np.arange(300) % 5, "b": np.arange(300) * 0.1, "y": (np.arange(300) % 5) > 2})
     fitted = train.fit(table, TrainSpec("in-memory", "y"))
@@ -135,7 +192,7 @@ def test_lightgbm_settings_are_used_and_recorded(tiny_ws):
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"objective": "poisson"}, "set from the task and seed"),
+    ({"objective": "poisson"}, "LightGBM setting 'objective' is set by the workbench: it follows the task"),
     ({"num_boost_round": 0}, "num_boost_round must be a whole number"),
     ({"num_leaves": -3}, "LightGBM refused the settings"),
 ])
@@ -167,7 +224,7 @@ def test_a_time_split_trains_only_on_rows_before_the_holdout(tmp_path, monkeypat
         real(self, data, label, *args, **kwargs)
 
     monkeypatch.setattr(lgb.Dataset, "__init__", spy)
-    run = train.train(ws, TrainSpec("timed", "y", split="time:t"))
+    run = train.train(ws, TrainSpec("timed", "y", split="time:t", numeric_time=True))
     (train_X, names), (valid_X, _) = given
     uid = names.index("uid")
     time_of = pa_table["t"].to_numpy()
@@ -247,7 +304,7 @@ def test_a_time_split_keeps_ties_together_and_rows_without_a_time_out_of_the_hol
     n = 1000
     t = pl.Series("t", rng.integers(0, 40, n)).set(pl.Series(rng.random(n) < 0.1), None)
     frame = pl.DataFrame({"t": t, "y": rng.integers(0, 2, n)})
-    s = splits.make_split(frame, "time:t", frame["y"].to_numpy(), "binary")
+    s = splits.make_split(frame, "time:t", frame["y"].to_numpy(), "binary", numeric_time=True)
     times = frame["t"].to_numpy(allow_copy=True)
     held, before = frame["t"].gather(s.holdout), frame["t"].gather(np.concatenate([s.train, s.valid]))
     assert held.null_count() == 0 and before.drop_nulls().max() < held.min()

@@ -1,7 +1,8 @@
 """``python -m workbench``: the terminal front end over the core.
 
-Every command takes ``--workspace DIR`` and ``--json``. With ``--json`` stdout carries one JSON
-object and nothing else. Bad input exits with status 2 and one line on stderr.
+Every command takes ``--workspace DIR`` and ``--json``, before the command or after it (after
+wins). With ``--json`` stdout carries one JSON object and nothing else. Bad input exits with
+status 2 and one line on stderr.
 """
 from __future__ import annotations
 
@@ -27,16 +28,32 @@ class _Parser(argparse.ArgumentParser):
         raise WorkbenchError(f"{self.prog}: {message}")
 
 
+WORKSPACE_HELP = "workspace folder (default: $WORKBENCH_WORKSPACE or ./data)"
+JSON_HELP = "print one JSON object on stdout, and nothing else"
+EPILOG = ("--workspace and --json go before the command or after it: `python -m workbench --workspace "
+          "DIR tables` and `python -m workbench tables --workspace DIR` are the same; given in both "
+          "places, the one after the command wins. Bad input exits with status 2 and one line on "
+          "stderr. `python -m workbench COMMAND --help` shows a command's options.")
+
+
+def _global_options(p: argparse.ArgumentParser | argparse._ArgumentGroup, *, prefix: str = "") -> None:
+    """--workspace and --json, on the top-level parser (``prefix`` 'global_') and on each command."""
+    p.add_argument("--workspace", dest=prefix + "workspace", metavar="DIR", help=WORKSPACE_HELP)
+    p.add_argument("--json", dest=prefix + "json", action="store_true", help=JSON_HELP)
+
+
 def _common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--workspace", metavar="DIR", help="workspace folder (default: $WORKBENCH_WORKSPACE or ./data)")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    _global_options(p)
     return p
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
-    parser = _Parser(prog="python -m workbench", description="The applied science workbench.")
+    parser = _Parser(prog="python -m workbench", epilog=EPILOG,
+                     description="The applied science workbench: datasets by SQL, quick baselines and "
+                                 "error analysis, over the parquet files in a workspace folder.")
+    _global_options(parser.add_argument_group("global options (before or after the command)"), prefix="global_")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("tables", parents=[common], help="list source tables")
     p = sub.add_parser("build", parents=[common], help="build a dataset version from SQL")
@@ -49,12 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset")
     p.add_argument("--target", required=True)
     p.add_argument("--task", default="auto", choices=["auto", "binary", "multiclass", "regression"])
-    p.add_argument("--split", default="random", help="random, time:COLUMN or column:COLUMN")
+    p.add_argument("--split", default="random",
+                   help="random (80/20), time:COLUMN (the latest 20%% by a date or timestamp COLUMN held out) "
+                        "or column:COLUMN (rows marked 'test' held out)")
+    p.add_argument("--numeric-time", action="store_true",
+                   help="let a time split order rows by a numeric COLUMN that counts time (a day number, "
+                        "a period index)")
     p.add_argument("--drop", nargs="+", action="extend", default=[], metavar="COL")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--version", type=int, help="dataset version (default: latest)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="a LightGBM setting, e.g. learning_rate=0.05, num_leaves=63, num_boost_round=1000")
+                   help="a LightGBM setting by its name or an alias, e.g. learning_rate=0.05, num_leaves=63; "
+                        "also the workbench's num_boost_round and early_stopping_rounds; "
+                        "repeat for more")
     sub.add_parser("runs", parents=[common], help="list runs")
     p = sub.add_parser("slices", parents=[common], help="metric by one or two columns")
     p.add_argument("run")
@@ -62,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric")
     p.add_argument("--bins", type=int, default=5)
     p.add_argument("--min-size", type=int, default=1)
+    p.add_argument("--order", choices=["auto", "natural", "worst"], default="auto",
+                   help="natural: bins and values in their order; worst: worst first; auto (default): "
+                        "natural for a number or time column, worst first otherwise")
     p = sub.add_parser("save-slice", parents=[common], help="save a slice (an SQL condition) under a name")
     p.add_argument("name")
     p.add_argument("--run", required=True, help="a run whose holdout the condition is checked on")
@@ -77,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bins", type=int, default=5, help="bins per numeric column (default 5)")
     p.add_argument("--binning", choices=["model", "quantile"], default="model")
     p.add_argument("--confirm", action="store_true", help="find on one half of the holdout, test on the other")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, help="seed of --confirm's random halves (default 0)")
     p = sub.add_parser("tree", parents=[common], help="grow the error tree of a run")
     p.add_argument("run")
     p.add_argument("--error", choices=["loss", "misclassification"], default="loss")
@@ -130,22 +157,38 @@ def _native_stderr_dropped():
             _terminal = sys.stderr
 
 
-def _setting(text: str) -> tuple[str, object]:
-    """'num_leaves=63' -> ('num_leaves', 63): whole numbers, then numbers, then true/false, else text."""
-    name, sep, value = text.partition("=")
-    if not sep or not name.strip():
-        raise WorkbenchError(f"Invalid --param {text!r}: write NAME=VALUE, e.g. learning_rate=0.05.")
-    for cast in (int, float):
-        try:
-            return name.strip(), cast(value)
-        except ValueError:
-            pass
-    return name.strip(), {"true": True, "false": False}.get(value.lower(), value)
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse ``argv``; --workspace and --json may come before the command (after it wins)."""
+    args = build_parser().parse_args(argv)
+    if args.workspace is None:
+        args.workspace = args.global_workspace
+    args.json = args.json or args.global_json
+    if args.workspace is not None and not args.workspace.strip():
+        raise WorkbenchError("--workspace is empty; give a folder, or leave it out for "
+                             "$WORKBENCH_WORKSPACE or ./data.")
+    if args.command == "discover" and args.seed is not None and not args.confirm:
+        raise WorkbenchError("discover --seed draws the random halves of --confirm and does nothing "
+                             "without it; add --confirm or leave --seed out.")
+    return args
 
 
 def run(args: argparse.Namespace) -> Any:
     """Carry out one command; return its result object (``to_dict()`` is the JSON)."""
+    return carry_out(args)[0]
+
+
+def carry_out(args: argparse.Namespace) -> tuple[Any, Any]:
+    """Carry out one command: its result object, and for an analysis of one run (slices,
+    discover, tree) that run, whose text shows what the result may not carry, else None."""
     ws = Workspace.open(args.workspace)
+    if args.command in ("slices", "discover", "tree"):
+        from workbench.store import runs
+        analysed = runs.load_run(ws, args.run)
+        return _analysis(args, ws, analysed), analysed
+    return _command(args, ws), None
+
+
+def _command(args: argparse.Namespace, ws: Workspace) -> Any:
     if args.command == "tables":
         from workbench.store import catalog
         cat = catalog.scan(ws)
@@ -165,47 +208,49 @@ def run(args: argparse.Namespace) -> Any:
         return profile.profile(ws, args.name)
     if args.command == "train":
         from workbench.model import train
+        blank = [t for t in args.param if not t.strip()]  # the core skips blank lines (the page's box)
+        if blank:
+            raise WorkbenchError(f"Invalid --param {blank[0]!r}: write NAME=VALUE, e.g. learning_rate=0.05.")
         spec = train.TrainSpec(args.dataset, args.target, task=args.task, split=args.split,
                                drop=tuple(args.drop), seed=args.seed, version=args.version,
-                               params=dict(_setting(p) for p in args.param))
+                               params=train.parse_settings(args.param), numeric_time=args.numeric_time)
         return train.train(ws, spec, progress=_progress(args.json))
     if args.command == "runs":
         from workbench.store import runs
         return runs.RunList(tuple(runs.list_runs(ws)))
-    if args.command == "slices":
-        from workbench.analysis import slices
-        from workbench.store import runs, saved
-        run = runs.load_run(ws, args.run)
-        wanted = any(b.startswith(saved.PREFIX) for b in args.by)
-        return slices.breakdown(run, args.by, metric=args.metric, bins=args.bins, min_size=args.min_size,
-                                saved=saved.applicable(ws, run) if wanted else None)
     if args.command == "save-slice":
         from workbench.store import runs, saved
         return saved.save(ws, args.name, args.where, run=runs.load_run(ws, args.run), predicate=args.predicate)
+    raise WorkbenchError(f"Unknown command {args.command!r}.")
+
+
+def _analysis(args: argparse.Namespace, ws: Workspace, run: Any) -> Any:
+    if args.command == "slices":
+        from workbench.analysis import slices
+        from workbench.store import saved
+        wanted = any(b.startswith(saved.PREFIX) for b in args.by)
+        return slices.breakdown(run, args.by, metric=args.metric, bins=args.bins, min_size=args.min_size,
+                                saved=saved.applicable(ws, run) if wanted else None, order=args.order)
     if args.command == "discover":
         from workbench.analysis import discover
-        from workbench.store import runs
-        return discover.discover(runs.load_run(ws, args.run), k=args.k, max_level=args.max_level or None,
-                                 alpha=args.alpha, min_support=args.min_support, error=args.error, bins=args.bins,
-                                 binner=args.binning, confirm=args.confirm, seed=args.seed)
-    if args.command == "tree":
-        from workbench.analysis import errortree
-        from workbench.store import runs
-        return errortree.error_tree(runs.load_run(ws, args.run), error=args.error, max_depth=args.max_depth,
-                                    min_rows=args.min_rows, seed=args.seed)
-    raise WorkbenchError(f"Unknown command {args.command!r}.")
+        return discover.discover(run, k=args.k, max_level=args.max_level or None, alpha=args.alpha,
+                                 min_support=args.min_support, error=args.error, bins=args.bins,
+                                 binner=args.binning, confirm=args.confirm, seed=args.seed or 0)
+    from workbench.analysis import errortree
+    return errortree.error_tree(run, error=args.error, max_depth=args.max_depth, min_rows=args.min_rows,
+                                seed=args.seed)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args = _parse(argv)
         if args.command == "train":
             with _native_stderr_dropped():
-                result = run(args)
+                result, about = carry_out(args)
         else:
-            result = run(args)
+            result, about = carry_out(args)
         from workbench.render import text
-        out = jsonable(result.to_dict()) if args.json else text.render(result)
+        out = jsonable(result.to_dict()) if args.json else text.render(result, run=about)
     except WorkbenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

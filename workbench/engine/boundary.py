@@ -10,6 +10,7 @@ error comes back as one :class:`~workbench.errors.WorkbenchError` line that says
 """
 from __future__ import annotations
 
+import math
 import os
 import threading
 from contextlib import contextmanager
@@ -39,14 +40,23 @@ TIMEOUT = ("The query was stopped after {seconds:g} s, the time limit; narrow it
 MEMORY = ("The query needs more memory than the workbench allows DuckDB; narrow it, or raise "
           "$WORKBENCH_MEMORY_LIMIT. ({detail})")
 ACCESS = ("The query may read only the workspace's own tables and files; {detail}")
+BAD_SECONDS = ("${var} is {value!r}, not a number of seconds above 0; set it to one (e.g. 300) or unset it "
+               "for the default, {default:g} s.")
 
 
 def query_seconds() -> float:
-    """The time limit of one user query: ``$WORKBENCH_QUERY_SECONDS``, else 300 s."""
-    try:
-        return float(os.environ.get(SECONDS_VAR, DEFAULT_SECONDS))
-    except ValueError:
+    """The time limit of one user query: ``$WORKBENCH_QUERY_SECONDS``, else 300 s. A value that is
+    not a positive number is refused, not replaced by the default unseen."""
+    text = os.environ.get(SECONDS_VAR, "").strip()
+    if not text:
         return DEFAULT_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise WorkbenchError(BAD_SECONDS.format(var=SECONDS_VAR, value=text, default=DEFAULT_SECONDS))
+    return seconds
 
 
 def parse_select(sql: str) -> str:

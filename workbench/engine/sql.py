@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import date, datetime
 from typing import Any
 
@@ -40,7 +41,38 @@ def fetch_row(con: duckdb.DuckDBPyConnection, sql: str) -> tuple:
     return rows[0] if rows else ()
 
 
+_SOURCE_LINE = re.compile(r"LINE \d+:")  # DuckDB's echo of the query, with a caret line below
+_CARET = re.compile(r"\s*\^+\s*")
+# DuckDB suggests the nearest name in its whole catalog; where that is one of its own system views
+# (a query may see only some of the workspace's tables), the hint would mislead, so it is left out
+_SYSTEM_HINT = re.compile(r'Did you mean "(pg_|pragma_|duckdb_|sqlite_|information_schema)[^"]*"\?')
+MAX_LISTED = 5  # of a list DuckDB gives (candidate functions, say), the first five, then a count
+
+
 def first_line(error: BaseException) -> str:
-    """The first line of an engine error, for a one-line message."""
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+    """An engine error as one line, its hints kept: DuckDB puts ``Did you mean "adult"?`` and
+    ``Candidate bindings: ...`` on the lines after the first. Those are joined on; the echo of the
+    query and the caret under it (``LINE 1: ...`` / ``^^^``) are dropped, and of a list (candidate
+    functions, say) the first few items are kept, then a count of the rest."""
+    lines = str(error).strip().splitlines()
+    kept: list[str] = []
+    listed = 0
+    for i, line in enumerate(lines):
+        following = lines[i + 1] if i + 1 < len(lines) else ""
+        if not line.strip() or _CARET.fullmatch(line) or _SOURCE_LINE.match(line) or _CARET.fullmatch(following):
+            continue  # blank, a caret, or the text a caret points into
+        if _SYSTEM_HINT.fullmatch(line.strip()):
+            continue
+        if line.startswith(("\t", "  ")) and not line.endswith(":"):  # an item of a list
+            listed += 1
+            if listed > MAX_LISTED:
+                continue
+        kept.append(line.strip())
+    if listed > MAX_LISTED:
+        kept.append(f"(and {listed - MAX_LISTED} more)")
+    if not kept:
+        return type(error).__name__
+    text = kept[0]
+    for line in kept[1:]:  # a sentence's end is followed by a space, anything else by '; '
+        text += (" " if text[-1] in ".!?:" else "; ") + line
+    return text

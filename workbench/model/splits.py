@@ -2,7 +2,8 @@
 
 - ``random``: 80/20, stratified for classification, then 10% of training for validation;
 - ``time:COLUMN``: the rows at or after the time that starts the latest 20% are the holdout,
-  and the latest 10% of the rest validate; training rows all come before the holdout's first time;
+  and the latest 10% of the rest validate; training rows all come before the holdout's first time.
+  COLUMN is a date or timestamp, or a number that counts time where ``numeric_time`` says so;
 - ``column:COLUMN``: rows marked ``test`` are the holdout, ``valid``/``validation`` validate
   (else a random 10% of the rest).
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from workbench.engine.sql import quote
 from workbench.errors import WorkbenchError
 from workbench.store.runs import SplitInfo
 
@@ -22,10 +24,24 @@ TEST_VALUES = ("test",)
 VALID_VALUES = ("valid", "validation")
 SPLIT_KINDS = ("random", "time", "column")
 BAD_SPLIT = "Invalid split {split!r}: use 'random', 'time:COLUMN' or 'column:COLUMN'."
+NUMBER_NOT_TIME = ("Split column {column!r} is {type}, not a date or timestamp; a time split needs one, or if "
+                   "{column!r} counts time (a day number, a period index) pass --numeric-time (on the Train "
+                   "page, tick 'The column counts time').")
+NOT_TIME = ("Split column {column!r} is {type}, not a date or timestamp; a time split needs one: choose another "
+            "column, or make one in the dataset's SQL (for text holding dates, e.g. CAST({sql} AS DATE)).")
 NO_TIMES = "Time column {column!r} has no values; choose a column with times for a time split."
 FEW_TIMES = "Time column {column!r} has too few distinct values to hold out the latest 20%."
 NO_TEST = "Split column {column!r} has no rows marked 'test'; mark holdout rows with 'test'."
 FEW_TRAIN = "The split leaves fewer than 2 training rows; use more data or another split."
+
+
+# DuckDB's names for the types a dataset's columns arrive in, as the workbench shows them elsewhere
+_DUCKDB_TYPES = {
+    pl.Int8: "TINYINT", pl.Int16: "SMALLINT", pl.Int32: "INTEGER", pl.Int64: "BIGINT", pl.Int128: "HUGEINT",
+    pl.UInt8: "UTINYINT", pl.UInt16: "USMALLINT", pl.UInt32: "UINTEGER", pl.UInt64: "UBIGINT",
+    pl.Float32: "FLOAT", pl.Float64: "DOUBLE", pl.Decimal: "DECIMAL", pl.Boolean: "BOOLEAN", pl.String: "VARCHAR",
+    pl.Time: "TIME", pl.Duration: "INTERVAL", pl.Binary: "BLOB", pl.List: "LIST", pl.Struct: "STRUCT",
+}
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,17 @@ def parse_split(split: str) -> tuple[str, str | None]:
     if kind not in SPLIT_KINDS or (kind == "random" and sep) or (kind != "random" and not column):
         raise WorkbenchError(BAD_SPLIT.format(split=split))
     return kind, column or None
+
+
+def check_time_column(column: pl.Series, *, numeric_time: bool = False) -> None:
+    """A WorkbenchError unless ``column`` can order rows in time: a date or a timestamp, or a
+    number where ``numeric_time`` says it counts time."""
+    dtype = column.dtype
+    if dtype in (pl.Date, pl.Datetime) or (numeric_time and dtype.is_numeric()):
+        return
+    name = _DUCKDB_TYPES.get(dtype.base_type(), str(dtype))
+    message = NUMBER_NOT_TIME if dtype.is_numeric() else NOT_TIME
+    raise WorkbenchError(message.format(column=column.name, type=name, sql=quote(column.name)))
 
 
 def _latest(order_values: pl.Series, rows: np.ndarray, share: float) -> np.ndarray:
@@ -71,14 +98,19 @@ def _random(rows: np.ndarray, y: np.ndarray | None, share: float, seed: int) -> 
     return a, b
 
 
-def make_split(frame: pl.DataFrame, split: str, y: np.ndarray, task: str, *, seed: int = 0) -> Split:
-    """Row indices of ``frame`` for training, early-stopping validation and holdout."""
+def make_split(frame: pl.DataFrame, split: str, y: np.ndarray, task: str, *, seed: int = 0,
+               numeric_time: bool = False) -> Split:
+    """Row indices of ``frame`` for training, early-stopping validation and holdout.
+
+    A time split needs a date or timestamp column, or ``numeric_time=True`` where a numeric
+    column counts time (a day number, a period index)."""
     kind, col = parse_split(split)
     rows = np.arange(frame.height)
     stratify = y if task != "regression" else None
     if col is not None and col not in frame.columns:
         raise WorkbenchError(f"Unknown split column {col!r}; columns: {', '.join(frame.columns)}.")
     if kind == "time":
+        check_time_column(frame[col], numeric_time=numeric_time)
         if frame[col].null_count() == frame.height:
             raise WorkbenchError(NO_TIMES.format(column=col))
         late = _latest(frame[col], rows, HOLDOUT)
@@ -103,5 +135,6 @@ def make_split(frame: pl.DataFrame, split: str, y: np.ndarray, task: str, *, see
         train, valid = _random(train, stratify, VALID, seed + 1)
     if len(train) < 2:
         raise WorkbenchError(FEW_TRAIN)
-    info = SplitInfo(kind, col, n_train=int(len(train)), n_valid=int(len(valid)), n_holdout=int(len(holdout)))
+    info = SplitInfo(kind, col, n_train=int(len(train)), n_valid=int(len(valid)), n_holdout=int(len(holdout)),
+                     numeric_time=numeric_time)
     return Split(np.sort(train), np.sort(valid), np.sort(holdout), info)

@@ -7,7 +7,6 @@ and seed give the same metrics.
 from __future__ import annotations
 
 import platform
-import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -25,6 +24,9 @@ from sklearn.linear_model import LogisticRegression, Ridge
 
 from workbench.errors import WorkbenchError
 from workbench.model import features
+# DEFAULT_PARAMS and parse_settings are part of this module's API too (the app and the CLI use them)
+from workbench.model.params import (DEFAULT_PARAMS, EARLY_STOPPING, NUM_BOOST_ROUND, REFUSED,  # noqa: F401
+                                    check_params, lightgbm_reason, parse_settings, with_defaults)
 from workbench.model.splits import Split, make_split, parse_split
 from workbench.stats import metrics
 from workbench.store import datasets, runs
@@ -34,20 +36,18 @@ TaskChoice = Literal["auto", "binary", "multiclass", "regression"]
 Progress = Callable[[float, str], None]
 MAX_CLASSES = 50
 
-DEFAULT_PARAMS = {
-    "learning_rate": 0.1, "num_leaves": 31, "min_data_in_leaf": 20, "feature_fraction": 0.9,
-    "lambda_l2": 1.0, "max_cat_to_onehot": 8, "deterministic": True, "force_col_wise": True,
-    "verbosity": -1, "feature_pre_filter": False,
-}
-NUM_BOOST_ROUND = 500
-EARLY_STOPPING = 30
+NOT_TIME_SPLIT = ("numeric_time applies only to a time split, and the split is {split!r}; leave "
+                  "--numeric-time out or split by time:COLUMN.")
+TARGET_IS_SPLIT = ("Target {target!r} is also the split column; the column that picks the holdout rows "
+                   "cannot be what the model predicts: choose another target or split.")
 
 
 @dataclass(frozen=True)
 class TrainSpec:
     """What to train: a dataset version, a target and a split. ``split`` is ``random``,
     ``time:COLUMN`` (the latest 20% by COLUMN held out) or ``column:COLUMN`` (rows whose value
-    is ``test`` held out)."""
+    is ``test`` held out). A time split needs a date or timestamp column, or ``numeric_time=True``
+    where a numeric column counts time."""
 
     dataset: str
     target: str
@@ -57,20 +57,21 @@ class TrainSpec:
     seed: int = 0
     version: int | None = None
     params: dict = field(default_factory=dict)
+    numeric_time: bool = False  # a time split may order rows by a number (a day number, a period)
 
     @property
     def split_column(self) -> str | None:
         return parse_split(self.split)[1]
 
     def check(self) -> None:
-        parse_split(self.split)
+        kind, column = parse_split(self.split)
         if self.task not in ("auto", "binary", "multiclass", "regression"):
             raise WorkbenchError(f"Invalid task {self.task!r}: use auto, binary, multiclass or regression.")
-        for key, value in self.params.items():
-            if key in RESERVED:
-                raise WorkbenchError(f"LightGBM parameter {key!r} is set from the task and seed; leave it out.")
-            if key in ("num_boost_round", "early_stopping_rounds") and (not isinstance(value, int) or value < 1):
-                raise WorkbenchError(f"{key} must be a whole number of at least 1, got {value!r}.")
+        if column is not None and column == self.target:
+            raise WorkbenchError(TARGET_IS_SPLIT.format(target=self.target))
+        if self.numeric_time and kind != "time":
+            raise WorkbenchError(NOT_TIME_SPLIT.format(split=self.split))
+        check_params(self.params)
 
 
 def detect_task(y: pl.Series) -> str:
@@ -106,15 +107,12 @@ def _check_target(frame: pl.DataFrame, spec: TrainSpec) -> tuple[str, list]:
     return task, classes
 
 
-RESERVED = ("objective", "num_class", "seed", "metric")  # set from the task and --seed
-
-
 def lightgbm_settings(spec: TrainSpec) -> tuple[dict, int, int]:
     """(LightGBM parameters, boosting rounds, early-stopping rounds) for ``spec``."""
-    extra = dict(spec.params)
+    extra = check_params(spec.params)
     rounds = int(extra.pop("num_boost_round", NUM_BOOST_ROUND))
     stopping = int(extra.pop("early_stopping_rounds", EARLY_STOPPING))
-    return {**DEFAULT_PARAMS, **extra, "seed": spec.seed}, rounds, stopping
+    return {**with_defaults(extra), "seed": spec.seed}, rounds, stopping
 
 
 def _lightgbm(task, n_classes, X, y, split: Split, enc, spec, progress) -> lgb.Booster:
@@ -130,12 +128,12 @@ def _lightgbm(task, n_classes, X, y, split: Split, enc, spec, progress) -> lgb.B
     valid_sets = []
     if len(split.valid):
         valid_sets = [lgb.Dataset(X[split.valid], y[split.valid], reference=train_set)]
-        callbacks.append(lgb.early_stopping(stopping, verbose=False))
+        callbacks.append(lgb.early_stopping(stopping, min_delta=float(params.get("early_stopping_min_delta", 0.0)),
+                                            verbose=False))
     try:
         return lgb.train(params, train_set, num_boost_round=rounds, valid_sets=valid_sets, callbacks=callbacks)
     except lgb.basic.LightGBMError as e:
-        reason = re.sub(r" at \S+, line \d+ ?\.?", "", str(e).strip().splitlines()[-1])  # no C++ source path
-        raise WorkbenchError(f"LightGBM refused the settings: {reason}") from None
+        raise WorkbenchError(REFUSED.format(reason=lightgbm_reason(e))) from None
 
 
 def _linear(task, X, y, split, enc, seed):
@@ -213,7 +211,7 @@ def fit(table: pa.Table, spec: TrainSpec, progress: Progress | None = None) -> F
     if not feature_cols:
         raise WorkbenchError("No feature columns are left after the target, split column and dropped columns.")
     progress(0.02, "Splitting")
-    split = make_split(frame, spec.split, y, task, seed=spec.seed)
+    split = make_split(frame, spec.split, y, task, seed=spec.seed, numeric_time=spec.numeric_time)
     progress(0.05, "Encoding features")
     enc = features.fit_encoding(frame[split.train], feature_cols)
     X = features.matrix(frame, enc)

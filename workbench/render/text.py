@@ -54,22 +54,44 @@ def profile_text(p: Profile) -> str:
                  ["name", "type", "null_share", "distinct", "distinct_exact", "min", "max", "mean"])
 
 
+def quoted(value: Any) -> str:
+    """A class as the label's text in quotes ('1', 'True', '>50K'); '' for None."""
+    return "" if value is None else f"'{value}'"
+
+
+def positive_class(result: Any, run: Run | None = None) -> Any:
+    """The positive class of the binary run a result is about: the result's own
+    ``positive_class`` where it has one, else the run's (None for other tasks)."""
+    if hasattr(result, "positive_class"):
+        return result.positive_class
+    return run.record.positive_class if run is not None else None
+
+
+def _about_positive(value: Any) -> str:
+    """'; positive class: '1'' for a binary run, else ''."""
+    return "" if value is None else f"; positive class: {quoted(value)}"
+
+
 def run_text(r: Run) -> str:
     m = r.metrics
     names = [k for k in m["lightgbm"] if not k.endswith("_ci")]
     split = r.record.split
-    return (f"\nrun {r.run_id} ({r.task}, {split.n_train:,} train / {split.n_holdout:,} holdout rows)\n" +
+    positive = r.record.positive_class
+    task = r.task + ("" if positive is None else f", positive class: {quoted(positive)}")
+    return (f"\nrun {r.run_id} ({task}, {split.n_train:,} train / {split.n_holdout:,} holdout rows)\n" +
             table([{"model": k, **{n: v[n] for n in names}} for k, v in m.items()], ["model", *names]))
 
 
 def runs_text(rl: RunList) -> str:
-    return table([r.to_dict() for r in rl.runs], ["run_id", "dataset", "target", "task", "created"])
+    rows = [{**r.to_dict(), "positive_class": quoted(r.record.positive_class)} for r in rl.runs]
+    return table(rows, ["run_id", "dataset", "target", "task", "positive_class", "created"])
 
 
-def slices_text(st: SliceTable) -> str:
+def slices_text(st: SliceTable, run: Run | None = None) -> str:
     rows = [{**r, "sig": "*" if r["significant"] else ""} for r in st.slices.to_dicts()]
     o = st.overall
-    return (f"{st.metric} overall {fmt(o['value'])} {fmt(o['ci'])} on {o['n']:,} rows\n" +
+    return (f"{st.metric} overall {fmt(o['value'])} {fmt(o['ci'])} on {o['n']:,} rows"
+            f"{_about_positive(positive_class(st, run))}\n" +
             table(rows, [*st.by, "n", "value", "ci_low", "ci_high", "p_value", "sig"]))
 
 
@@ -77,31 +99,41 @@ def saved_text(s: SavedSlice) -> str:
     return f"saved {s.name}: use --by {s.column} in slices"
 
 
-def discovery_text(d: Discovery) -> str:
+def discovery_text(d: Discovery, run: Run | None = None) -> str:
     confirm = bool(d.params.get("confirm"))
     rows = [{"slice": r["predicate"], "size": r["size"], "error": r["error"], "lift": r["lift"],
              "q": r["q_value"], **({"confirmed": r["confirmed"]} if confirm else {})}
             for r in d.slices.to_dicts()]
-    head = (f"{len(rows)} slices of {d.n:,} rows (mean {d.error} {d.mean_error:.4g}); "
+    searched = (f"a random half of the holdout, {d.n:,} rows (size, error and lift count that half; "
+                "confirmed: tested on the other half)" if confirm else f"{d.n:,} holdout rows")
+    head = (f"{len(rows)} slices found on {searched} (mean {d.error} {d.mean_error:.4g}"
+            f"{_about_positive(positive_class(d, run))}); "
             f"{d.candidates_evaluated:,} candidates evaluated in {d.seconds:.1f} s")
     return head + ("\n" + table(rows, list(rows[0])) if rows else
                    "\nno slice scores above 0: raise --alpha to weigh error more than size")
 
 
-def tree_text(t: ErrorTree) -> str:
+def tree_text(t: ErrorTree, run: Run | None = None) -> str:
     rows = [{"node": "  " * r["depth"] + r["predicate"].split(" and ")[-1], "n": r["n"], "error": r["error"],
              "ci": [r["ci_low"], r["ci_high"]]} for r in t.nodes.to_dicts()]
-    return table(rows, ["node", "n", "error", "ci"])
+    positive = positive_class(t, run)
+    about = "" if positive is None else f"\n{t.error} of a binary run, positive class: {quoted(positive)}"
+    return table(rows, ["node", "n", "error", "ci"]) + about
 
 
-RENDERERS: dict[str, Callable[[Any], str]] = {
+RENDERERS: dict[str, Callable[..., str]] = {
     "Catalog": catalog_text, "DatasetVersion": dataset_text, "DatasetList": datasets_text,
     "Profile": profile_text, "Run": run_text, "RunList": runs_text, "SliceTable": slices_text,
     "SavedSlice": saved_text, "Discovery": discovery_text, "ErrorTree": tree_text,
 }
 
 
-def render(result: Any) -> str:
+ABOUT_A_RUN = {"SliceTable", "Discovery", "ErrorTree"}  # analyses of one run: their renderers take it too
+
+
+def render(result: Any, *, run: Run | None = None) -> str:
     """The text of any result object the CLI prints (by its type's name, so rendering imports
-    nothing that computing the result did not)."""
-    return RENDERERS[type(result).__name__](result)
+    nothing that computing the result did not). ``run``, the run an analysis is about, gives
+    what the result does not carry itself (the positive class of a binary run)."""
+    name = type(result).__name__
+    return RENDERERS[name](result, run) if name in ABOUT_A_RUN else RENDERERS[name](result)

@@ -65,6 +65,7 @@ class SplitInfo:
     n_train: int
     n_valid: int
     n_holdout: int
+    numeric_time: bool = False  # a time split on a number that counts time (TrainSpec.numeric_time)
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ class Run:
         r = self.record
         return {"run_id": r.run_id, "dataset": r.dataset.name, "target": r.target, "task": r.task,
                 "created": r.created, "n_train": r.split.n_train, "n_holdout": r.split.n_holdout,
-                "path": str(self.path), "metrics": r.metrics}
+                "positive_class": r.positive_class, "path": str(self.path), "metrics": r.metrics}
 
 
 @dataclass(frozen=True)
