@@ -1,4 +1,9 @@
-"""Every chart builds from its result object, with a title and labelled axes."""
+"""Every chart builds from its result object, with a title and labelled axes; the slice chart
+draws the table's rows in its order, with the overall line and each slice's row count labelled
+where no other text is (tests/browser/test_chart_text.py checks the drawn text in the app)."""
+import dataclasses
+
+import polars as pl
 import pytest
 
 from workbench.render import charts
@@ -8,6 +13,8 @@ from workbench.analysis import diagnostics, slices
 def _labelled(fig):
     layout = fig.layout
     assert layout.title.text and layout.xaxis.title.text and layout.yaxis.title.text
+    # the title pushes the top margin and the legend reserves the bottom: neither meets the axes
+    assert layout.title.automargin and layout.title.yref == "container" and layout.legend.yref == "container"
     return fig
 
 
@@ -17,7 +24,11 @@ def test_classification_charts(trained):
     for build in (charts.roc_chart, charts.pr_chart, charts.calibration_chart):
         fig = _labelled(build(d))
         assert len(fig.data) >= 2
+        assert tuple(fig.layout.xaxis.range) == tuple(fig.layout.yaxis.range) == (-0.04, 1.04)
     assert set(d.roc["model"]) == {"lightgbm", "linear"} and d.roc.height <= 700
+    # the base rate is a legend entry, not a label on the plot
+    pr = charts.pr_chart(d)
+    assert f"base rate {d.base_rate:.1%}" in [t.name for t in pr.data] and not pr.layout.annotations
 
 
 def test_regression_charts(trained):
@@ -35,6 +46,81 @@ def test_slice_chart_has_a_bar_per_slice_in_order(trained, by):
     fig = _labelled(charts.slice_chart(table))
     assert list(fig.data[0].customdata) == list(range(table.slices.height))
     assert list(fig.data[0].x) == table.slices["value"].to_list()
+
+
+@pytest.mark.parametrize("by", [("c0",), ("x1",), ("c0", "x1")])
+@pytest.mark.parametrize("shuffle", ["as given", "reversed", "shuffled"])
+def test_slice_bars_follow_the_table_row_order_whatever_it_is(trained, by, shuffle):
+    """Natural, worst first or any other: the first row on top, each bar's customdata its row."""
+    _, run = trained["binary"]
+    table = slices.breakdown(run, by, bins=4)
+    rows = {"as given": table.slices, "reversed": table.slices.reverse(),
+            "shuffled": table.slices.sample(fraction=1.0, shuffle=True, seed=3)}[shuffle]
+    table = dataclasses.replace(table, slices=rows)
+    fig = charts.slice_chart(table)
+    bar, labels = fig.data[0], charts.slice_labels(table)
+    assert labels == [" · ".join(str(r[c]) for c in by) for r in rows.iter_rows(named=True)]
+    assert list(bar.y) == labels and list(bar.x) == rows["value"].to_list()
+    assert list(bar.customdata) == list(range(rows.height))
+    yaxis = fig.layout.yaxis
+    assert yaxis.categoryorder == "array" and list(yaxis.categoryarray) == labels
+    assert yaxis.autorange == "reversed"  # the first row on top
+
+
+def test_slice_chart_labels_row_counts_and_the_overall_line_outside_the_bars(trained):
+    _, run = trained["regression"]
+    table = slices.breakdown(run, ("c0",), metric="bias")
+    assert (table.slices["value"] < 0).any(), "the test needs a negative bar"
+    fig = charts.slice_chart(table)
+    assert fig.data[0].text is None  # no text inside the bars, where a short one cannot hold it
+    assert list(fig.data[0].hovertext) == [f"{n:,} rows" for n in table.slices["n"]]
+    notes = {a.text: a for a in fig.layout.annotations}
+    # the row counts: a column right of the plot, one per bar, under the heading 'rows'
+    counts = [a for a in fig.layout.annotations if a.yref == "y"]
+    assert [(a.y, a.text) for a in counts] == [(i, f"{n:,}") for i, n in enumerate(table.slices["n"])]
+    assert all(a.xref == "paper" and a.x == 1 and a.xanchor == "left" for a in counts + [notes["rows"]])
+    # the overall value: a dashed line, labelled in a band between the subtitle and the plot
+    overall = table.overall["value"]
+    label = notes[f"overall {overall:.4g}"]
+    assert (label.x, label.yref, label.y, label.yanchor) == (overall, "paper", 1, "bottom")
+    assert fig.layout.title.pad.b >= charts.LABEL_BAND
+    [line] = fig.layout.shapes
+    assert line.x0 == line.x1 == overall and line.line.dash == "dash"
+    # every bar and whisker, negative ones too, lies inside the x range
+    lo, hi = fig.layout.xaxis.range
+    assert lo <= min(table.slices["ci_low"].min(), 0) and hi >= max(table.slices["ci_high"].max(), overall)
+
+
+@pytest.mark.parametrize("overall,anchor", [(0.05, "left"), (0.5, "center"), (0.95, "right")])
+def test_the_overall_label_is_anchored_to_stay_inside_the_plot(trained, overall, anchor):
+    _, run = trained["binary"]
+    table = slices.breakdown(run, ("c0",), bins=3)
+    rows = table.slices.with_columns(value=pl.lit(0.5), ci_low=pl.lit(0.4), ci_high=pl.lit(0.96))
+    fig = charts.slice_chart(dataclasses.replace(table, slices=rows, overall={**table.overall, "value": overall}))
+    [label] = [a for a in fig.layout.annotations if a.text.startswith("overall")]
+    assert label.xanchor == anchor
+
+
+def test_long_and_repeated_slice_labels(trained):
+    _, run = trained["binary"]
+    table = slices.breakdown(run, ("c0", "x1"), bins=3)
+    rows = table.slices.with_columns(c0=pl.lit("a slice label far longer than the axis has room for"),
+                                     x1=pl.lit("same"))
+    fig = charts.slice_chart(dataclasses.replace(table, slices=rows))
+    labels = list(fig.data[0].y)
+    assert len(set(labels)) == rows.height  # each slice its own bar
+    assert labels[0] == "a slice label far longer than the axis has room for · same" and labels[1].endswith(" (2)")
+    ticks = fig.layout.yaxis.ticktext
+    assert list(fig.layout.yaxis.tickvals) == labels
+    assert all(len(t) <= charts.LABEL_MOST + 3 for t in ticks) and ticks[0].split(" · ")[0].endswith("…")
+
+
+def test_a_long_table_draws_its_first_rows(trained):
+    _, run = trained["binary"]
+    table = slices.breakdown(run, ("c0", "x1"), bins=3)
+    fig = charts.slice_chart(table, max_slices=2)
+    assert list(fig.data[0].y) == charts.slice_labels(table)[:2]
+    assert f"(first 2 of {table.slices.height})" in fig.layout.title.text
 
 
 def test_multiclass_has_no_curves(trained):

@@ -1,4 +1,10 @@
-"""Plotly figures built from result objects; the app and (later) the report render these."""
+"""Plotly figures built from result objects; the app and (later) the report render these.
+
+Every figure is laid out so that its text never meets other text, from a chart 170 px wide (a
+third of the page beside Streamlit's sidebar at a 1000 px window) up: titles are short, with the
+detail on a smaller second line; the title sits at the top of the figure and the legend at its
+bottom, each in space of its own; the axes push the margins as far as their labels need.
+tests/browser/test_chart_text.py checks this in the app at two window sizes."""
 from __future__ import annotations
 
 import plotly.graph_objects as go
@@ -8,19 +14,36 @@ from workbench.analysis.slices import SliceTable
 
 COLORS = {"lightgbm": "#2563eb", "linear": "#f59e0b", "trivial": "#9ca3af"}
 BAD, OK, NEUTRAL = "#dc2626", "#16a34a", "#94a3b8"
+OVERALL, MUTED = "#111827", "#64748b"
 METRIC_LABELS = {
     "error_rate": "error rate", "accuracy": "accuracy", "log_loss": "log loss", "brier": "Brier score",
     "roc_auc": "ROC AUC", "positive_rate": "positive rate", "mean_score": "mean predicted probability",
     "rmse": "RMSE", "mae": "MAE", "bias": "mean error (predicted − actual)", "pr_auc": "PR AUC",
     "f1": "F1", "macro_f1": "macro F1", "r2": "R²",
 }
+LABEL_BAND = 20                     # px between the subtitle and the plot for labels of the plot's top
+BAR_STEP = 24                       # px per slice bar
+LABEL_MOST = 36                     # characters of a slice label shown on the axis (all in the hover)
 
 
-def _layout(fig: go.Figure, title: str, x: str, y: str, *, height: int = 380) -> go.Figure:
+def _layout(fig: go.Figure, title: str, x: str, y: str, *, subtitle: tuple[str, ...] = (),
+            height: int = 380, band: int = 0) -> go.Figure:
+    """The title, its subtitle lines under it and ``band`` px for labels above the plot, all at
+    the top of the figure; the legend at its bottom; each in space it pushes the margins for."""
     # No template: the app applies Streamlit's theme, and applying one costs 15 ms a figure.
-    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, height=height,
-                      margin=dict(l=60, r=20, t=50, b=50), legend=dict(orientation="h", y=-0.2))
+    fig.update_layout(
+        title=dict(text=title, subtitle=dict(text="<br>".join(subtitle)), x=0, xanchor="left", xref="container",
+                   y=1, yanchor="top", yref="container", pad=dict(t=8, l=4, b=8 + band), automargin=True),
+        height=height, margin=dict(l=8, r=12, t=8, b=8),
+        legend=dict(orientation="h", x=0, xanchor="left", xref="container", y=0, yanchor="bottom", yref="container"))
+    fig.update_xaxes(title_text=x, automargin=True)
+    fig.update_yaxes(title_text=y, automargin=True)
     return fig
+
+
+def _unit_square(fig: go.Figure) -> go.Figure:
+    """Both axes over 0 to 1 with a little room, so that neither axis's 0 meets the other's labels."""
+    return fig.update_xaxes(range=[-0.04, 1.04]).update_yaxes(range=[-0.04, 1.04])
 
 
 def roc_chart(d: Diagnostics) -> go.Figure:
@@ -29,7 +52,7 @@ def roc_chart(d: Diagnostics) -> go.Figure:
         fig.add_scatter(x=part["fpr"], y=part["tpr"], mode="lines", name=model[0],
                         line=dict(color=COLORS.get(model[0])))
     fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line=dict(color=NEUTRAL, dash="dot"))
-    return _layout(fig, "ROC curve (holdout)", "false positive rate", "true positive rate")
+    return _unit_square(_layout(fig, "ROC curve", "false positive rate", "true positive rate", subtitle=("holdout",)))
 
 
 def pr_chart(d: Diagnostics) -> go.Figure:
@@ -37,9 +60,10 @@ def pr_chart(d: Diagnostics) -> go.Figure:
     for model, part in d.pr.group_by("model", maintain_order=True):
         fig.add_scatter(x=part["recall"], y=part["precision"], mode="lines", name=model[0],
                         line=dict(color=COLORS.get(model[0])))
-    fig.add_hline(y=d.base_rate, line=dict(color=NEUTRAL, dash="dot"),
-                  annotation_text=f"base rate {d.base_rate:.1%}")
-    return _layout(fig, "Precision-recall curve (holdout)", "recall", "precision")
+    # the base rate as a legend entry: a label on the line would sit on the curves or the axis
+    fig.add_scatter(x=[0, 1], y=[d.base_rate, d.base_rate], mode="lines", name=f"base rate {d.base_rate:.1%}",
+                    line=dict(color=NEUTRAL, dash="dot"), hoverinfo="name")
+    return _unit_square(_layout(fig, "Precision-recall", "recall", "precision", subtitle=("holdout",)))
 
 
 def calibration_chart(d: Diagnostics) -> go.Figure:
@@ -52,8 +76,8 @@ def calibration_chart(d: Diagnostics) -> go.Figure:
                     error_y=dict(type="data", symmetric=False, array=c["high"] - c["observed"],
                                  arrayminus=c["observed"] - c["low"]),
                     customdata=c["n"], hovertemplate="predicted %{x:.3f}<br>observed %{y:.3f}<br>%{customdata:,} rows")
-    return _layout(fig, "Calibration (deciles, 95% CI)",
-                   "mean predicted probability", "observed positive rate")
+    return _unit_square(_layout(fig, "Calibration", "mean predicted", "observed positive rate",
+                                subtitle=("deciles, 95% CI",)))
 
 
 def _scatter_by_model(d: Diagnostics, x: str, y: str) -> go.Figure:
@@ -71,20 +95,38 @@ def predicted_vs_actual_chart(d: Diagnostics) -> go.Figure:
     lo, hi = float(r["actual"].min()), float(r["actual"].max())
     fig.add_scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="predicted = actual",
                     line=dict(color=NEUTRAL, dash="dot"))
-    return _layout(fig, "Predicted vs actual (holdout sample)", "actual", "predicted")
+    return _layout(fig, "Predicted vs actual", "actual", "predicted", subtitle=("holdout sample",))
 
 
 def residuals_chart(d: Diagnostics) -> go.Figure:
     fig = _scatter_by_model(d, "predicted", "residual")
     fig.add_hline(y=0, line=dict(color=NEUTRAL, dash="dot"))
-    return _layout(fig, "Residuals (actual − predicted) vs predicted", "predicted", "residual")
+    return _layout(fig, "Residuals", "predicted", "actual − predicted", subtitle=("holdout sample",))
+
+
+def slice_labels(st: SliceTable) -> list[str]:
+    """One label per row of ``st.slices``, in row order: the row's values joined by ' · ',
+    made unique (a repeated label would put two slices on one bar)."""
+    labels, seen = [], {}
+    for r in st.slices.iter_rows(named=True):
+        label = " · ".join(str(r[c]) for c in st.by)
+        seen[label] = seen.get(label, 0) + 1
+        labels.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
+    return labels
+
+
+def _short(label: str, most: int) -> str:
+    return label if len(label) <= most else label[:most - 1] + "…"
 
 
 def slice_chart(st: SliceTable, *, max_slices: int = 40) -> go.Figure:
-    """Horizontal bars, worst slice on top, 95% intervals, significant slices colored, the
-    overall value as a line. Each bar's ``customdata`` is its row index in ``st.slices``."""
-    t = st.slices.head(max_slices).with_row_index("_i")
-    labels = [" · ".join(str(r[c]) for c in st.by) for r in t.iter_rows(named=True)]
+    """Horizontal bars in the row order of ``st.slices`` (its first row on top), 95% intervals,
+    significant slices colored, the overall value as a dashed line labelled above the plot, and
+    each slice's row count in a column right of the plot. Each bar's ``customdata`` is its row
+    index in ``st.slices``; the first ``max_slices`` rows are drawn."""
+    t = st.slices.head(max_slices)
+    labels = slice_labels(st)[:max_slices]
+    ticks = [" · ".join(_short(str(r[c]), LABEL_MOST // len(st.by)) for c in st.by) for r in t.iter_rows(named=True)]
     overall = st.overall["value"]
     colors = []
     for r in t.iter_rows(named=True):
@@ -94,16 +136,39 @@ def slice_chart(st: SliceTable, *, max_slices: int = 40) -> go.Figure:
             worse = (r["value"] < overall) if st.higher_is_better else (r["value"] > overall)
             colors.append(BAD if worse else OK)
     name = METRIC_LABELS.get(st.metric, st.metric)
+    low, high = t["ci_low"].fill_null(t["value"]), t["ci_high"].fill_null(t["value"])
     fig = go.Figure(go.Bar(
-        y=labels, x=t["value"], orientation="h", marker_color=colors, customdata=t["_i"],
-        error_x=dict(type="data", symmetric=False, array=(t["ci_high"] - t["value"]).fill_null(0),
-                     arrayminus=(t["value"] - t["ci_low"]).fill_null(0), color="#334155"),
-        text=[f"n={n:,}" for n in t["n"]], textposition="inside", insidetextanchor="start",
-        hovertemplate="%{y}<br>" + name + " %{x:.4g}<br>%{text}<extra></extra>"))
-    fig.add_vline(x=overall, line=dict(color="#111827", dash="dash"),
-                  annotation_text=f"overall {overall:.4g}", annotation_position="top")
-    fig.update_yaxes(autorange="reversed", type="category")
-    shown = f" (worst {max_slices} of {st.slices.height})" if st.slices.height > max_slices else ""
-    return _layout(fig, f"{name} by {' × '.join(st.by)}{shown}<br><sup>whiskers: 95% CI · red/green: worse/better "
-                        "than the rest of the holdout (q < 0.05) · grey: no clear difference</sup>",
-                   name, " × ".join(st.by), height=max(320, 90 + 24 * t.height))
+        y=labels, x=t["value"], orientation="h", marker_color=colors, customdata=list(range(t.height)),
+        error_x=dict(type="data", symmetric=False, array=(high - t["value"]).fill_null(0),
+                     arrayminus=(t["value"] - low).fill_null(0), color="#334155"),
+        hovertext=[f"{n:,} rows" for n in t["n"]],
+        hovertemplate="%{y}<br>" + name + " %{x:.4g}<br>%{hovertext}<extra></extra>"))
+    # x range fixed here, so the overall label can be anchored to stay inside the plot
+    lo = min(0.0, overall, *low.drop_nulls(), *t["value"].drop_nulls())
+    hi = max(0.0, overall, *high.drop_nulls(), *t["value"].drop_nulls())
+    pad = (hi - lo) * 0.04 or 1.0
+    lo, hi = lo - pad * (lo < 0), hi + pad
+    where = (overall - lo) / (hi - lo)
+    fig.add_vline(x=overall, line=dict(color=OVERALL, dash="dash"))
+    fig.add_annotation(x=overall, xref="x", y=1, yref="paper", yanchor="bottom", showarrow=False,
+                       text=f"overall {overall:.4g}", font=dict(color=OVERALL),
+                       xanchor="right" if where > 0.7 else "left" if where < 0.3 else "center")
+    # row counts as a column right of the plot: inside a short or negative bar they cannot be read
+    fig.add_annotation(x=1, xref="paper", xanchor="left", xshift=8, y=1, yref="paper", yanchor="bottom",
+                       text="rows", showarrow=False, font=dict(color=MUTED))
+    for i, n in enumerate(t["n"]):  # y: the bar's place on the category axis (a label may read as a number)
+        fig.add_annotation(x=1, xref="paper", xanchor="left", xshift=8, y=i, yref="y", text=f"{n:,}",
+                           showarrow=False, font=dict(color=MUTED, size=11))
+    fig.update_xaxes(range=[lo, hi])
+    fig.update_yaxes(autorange="reversed", type="category", categoryorder="array", categoryarray=labels,
+                     tickmode="array", tickvals=labels, ticktext=ticks)
+    shown = f" (first {max_slices} of {st.slices.height})" if st.slices.height > max_slices else ""
+    if st.higher_is_better is None:
+        colored = "blue: differs from the rest of the holdout (q < 0.05)"
+    else:
+        colored = "red/green: worse/better than the rest of the holdout (q < 0.05)"
+    subtitle = ("whiskers: 95% CI · dashed line: the whole holdout", f"{colored} · grey: no clear difference")
+    height = max(300, 150 + BAR_STEP * t.height)  # title lines and label band, axis, bars
+    fig = _layout(fig, f"{name} by {' × '.join(st.by)}{shown}", name, " × ".join(st.by),
+                  subtitle=subtitle, band=LABEL_BAND, height=height)
+    return fig.update_layout(margin_r=80)
