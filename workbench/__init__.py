@@ -38,14 +38,17 @@ _HOME = {
     "demo": "workbench.data.demo",
     # models
     "TrainSpec": "workbench.model.train", "train": "workbench.model.train",
-    "Encoding": "workbench.model.features", "DEFAULT_PARAMS": "workbench.model.train",
-    "NUM_BOOST_ROUND": "workbench.model.train", "EARLY_STOPPING": "workbench.model.train",
+    "Encoding": "workbench.model.features", "DEFAULT_PARAMS": "workbench.model.params",
+    "NUM_BOOST_ROUND": "workbench.model.params", "EARLY_STOPPING": "workbench.model.params",
+    "check_params": "workbench.model.params", "parse_settings": "workbench.model.params",
+    "TrainDefaults": "workbench.model.defaults", "suggest_training": "workbench.model.defaults",
     # statistics
     "METRICS": "workbench.stats.metrics", "comparison": "workbench.stats.metrics",
     # analyses
     "SLICE_METRICS": "workbench.analysis.slices", "SliceTable": "workbench.analysis.slices",
     "breakdown": "workbench.analysis.slices", "slice_rows": "workbench.analysis.slices",
     "slice_vs_rest": "workbench.analysis.slices", "default_metric": "workbench.analysis.slices",
+    "export_rows": "workbench.analysis.slices", "ORDERS": "workbench.analysis.slices",
     "Discovery": "workbench.analysis.discover", "discover": "workbench.analysis.discover",
     "ErrorTree": "workbench.analysis.errortree", "error_tree": "workbench.analysis.errortree",
     "Diagnostics": "workbench.analysis.diagnostics", "diagnostics": "workbench.analysis.diagnostics",
@@ -53,7 +56,7 @@ _HOME = {
     "charts": "workbench.render.charts",
 }
 # public names that differ from the name in their module
-_ALIAS = {"save_slice": "save", "applicable_slices": "applicable"}
+_ALIAS = {"save_slice": "save", "applicable_slices": "applicable", "suggest_training": "suggest"}
 _MODULES = {"demo", "charts"}
 
 __all__ = sorted(_HOME)
