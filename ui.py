@@ -12,7 +12,7 @@ scikit-learn for a breakdown).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 from urllib.parse import urlencode
 
 import streamlit as st
@@ -54,6 +54,7 @@ def setup(title: str) -> Workspace:
             link(page, label, icon=icon, **{k: param(k) for k in CARRIED})
         st.caption(f"Workspace: `{ws.root}`")
     st.title(title)
+    _show_flashes()
     return ws
 
 
@@ -61,10 +62,13 @@ def param(key: str, default: Any = None, options: Sequence | None = None) -> Any
     """A value from the URL, else from this session's last page, else ``default``.
 
     A link naming something this workspace lacks (a run deleted, a column of another dataset)
-    says so once, in a notice the reader closes, rather than silently showing something else."""
-    value = st.query_params.get(key, st.session_state.get(_KEPT, {}).get(key, default))
+    says so once, in a notice, rather than silently showing something else. Only a value the
+    URL actually carries can be wrong in a link: a value kept from this session's last page
+    that does not fit this page is quietly replaced by the default."""
+    linked = key in st.query_params
+    value = st.query_params.get(key) if linked else st.session_state.get(_KEPT, {}).get(key, default)
     if options is not None and value not in options:
-        if value == st.query_params.get(key):
+        if linked:
             _unknown_in_link(key, value, default)
         return default
     return value
@@ -76,16 +80,83 @@ def _unknown_in_link(key: str, value: str, shown: Any) -> None:
         told.add((key, value))
         instead = f"showing `{shown}` instead" if shown is not None else "showing the default"
         st.toast(f"This link's {key} `{value}` is not available here; {instead}.",
-                 icon=":material/link_off:", duration="infinite")
+                 icon=":material/link_off:", duration="long")
 
 
 def int_param(key: str, default: int, low: int, high: int) -> int:
-    """An integer from the URL within [low, high], else ``default``."""
+    """An integer from the URL within [low, high], else ``default`` (with a notice when the URL
+    carried something else)."""
+    raw = param(key, default)
     try:
-        value = int(param(key, default))
+        value = int(raw)
     except (TypeError, ValueError):
+        value = None
+    if value is None or not low <= value <= high:
+        if key in st.query_params:
+            _unknown_in_link(key, raw, default)
         return default
-    return value if low <= value <= high else default
+    return value
+
+
+def float_param(key: str, default: float, low: float, high: float) -> float:
+    """A number from the URL within [low, high], else ``default`` (with a notice when the URL
+    carried something else)."""
+    raw = param(key, default)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not low <= value <= high:
+        if key in st.query_params:
+            _unknown_in_link(key, raw, default)
+        return default
+    return value
+
+
+def chosen(family: str, view: Any, sources: dict[str, Any], valid: Collection, what: str = "slice") -> Any:
+    """What the reader has selected in one view of a page (a breakdown, a search's results, a
+    tree), kept in the URL under ``family``: the latest of ``sources`` to change wins (a clicked
+    bar, then a ticked table row: the row), a change to nothing clears the selection, and
+    nothing changing keeps what was chosen.
+
+    A selection belongs to its ``view`` (run, columns, metric, settings): another view of the same
+    ``family`` starts with nothing selected. The URL's selection is taken only by the first view
+    of the family this session shows, which is the view the link describes; one that is not
+    among ``valid`` is said in a notice and dropped."""
+    state = st.session_state.setdefault("_chosen", {})
+    last = state.get(family)
+    linked = st.query_params.get(family) if last is None else None
+    if last is None:
+        seen, choice = {}, linked
+    elif last["view"] != view:
+        seen, choice = {}, None
+    else:
+        seen, choice = last["seen"], last["choice"]
+    for name, value in sources.items():
+        if value != seen.get(name):
+            choice = value
+    if choice is not None and choice not in valid:
+        if choice == linked:
+            st.toast(f"This link's {what} `{choice}` is not among the {what}s shown here.",
+                     icon=":material/link_off:", duration="long")
+        choice = None
+    state[family] = {"view": view, "seen": dict(sources), "choice": choice}
+    set_params(**{family: choice})
+    return choice
+
+
+def flash(message: str, kind: str = "success") -> None:
+    """A message for the top of the next run of this page, for an action that reruns the page so
+    that everything drawn above it (a list of datasets, the slice columns) shows its result."""
+    st.session_state.setdefault("_flash", []).append((kind, message))
+
+
+def _show_flashes() -> None:
+    for kind, message in st.session_state.pop("_flash", []):
+        if kind == "toast":
+            st.toast(message, icon=":material/check_circle:")
+        else:
+            getattr(st, kind)(message)
 
 
 def set_params(**values: Any) -> None:
@@ -127,10 +198,10 @@ def fmt_ci(value: float | None, ci: Sequence[float] | None) -> str:
 
 @st.cache_data(max_entries=256, show_spinner="Computing the breakdown…")  # shown only past 0.5 s
 def breakdown(root: str, run_id: str, by: tuple[str, ...], metric: str, bins: int, min_size: int,
-              saved: tuple[tuple[str, str], ...] = ()) -> "wb.SliceTable":
+              saved: tuple[tuple[str, str], ...] = (), order: str = "auto") -> "wb.SliceTable":
     """A run's breakdown, cached on small values (saved slices by name and condition)."""
     run = wb.load_run(Workspace(Path(root)), run_id)
-    return wb.breakdown(run, by, metric=metric, bins=bins, min_size=min_size, saved=dict(saved))
+    return wb.breakdown(run, by, metric=metric, bins=bins, min_size=min_size, saved=dict(saved), order=order)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -154,6 +225,13 @@ def run_diagnostics(root: str, run_id: str) -> "wb.Diagnostics":
     return wb.diagnostics(wb.load_run(Workspace(Path(root)), run_id))
 
 
+@st.cache_data(max_entries=64, show_spinner="Looking at the dataset's columns…")
+def training_defaults(root: str, dataset: str, stamp: str) -> "wb.TrainDefaults":
+    """The target and split a new user most likely wants; ``stamp`` is the version's hash."""
+    ws = Workspace(Path(root))
+    return wb.suggest_training(ws, wb.load_version(ws, dataset))
+
+
 @st.cache_data(max_entries=64, show_spinner="Profiling every column in DuckDB…")
 def column_profile(root: str, relation: str, stamp: str) -> "wb.Profile":
     """A table's or dataset's profile; ``stamp`` (file fingerprints or version hash) changes
@@ -168,6 +246,11 @@ def slice_vs_rest(root: str, run_id: str, where: str):
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def slice_rows(root: str, run_id: str, where: str, limit: int = 200):
-    return wb.slice_rows(wb.load_run(Workspace(Path(root)), run_id), where, limit=limit)
+def slice_rows(root: str, run_id: str, where: str, limit: int = 200, offset: int = 0):
+    return wb.slice_rows(wb.load_run(Workspace(Path(root)), run_id), where, limit=limit, offset=offset)
 
+
+def export_rows(root: str, run_id: str, where: str, fmt: str):
+    """A callable that writes a slice's rows when the reader clicks its download button (on a
+    thread of its own, so a large slice does not hold up the page)."""
+    return lambda: wb.export_rows(wb.load_run(Workspace(Path(root)), run_id), where, fmt)

@@ -11,26 +11,9 @@ cat = wb.scan(ws)
 all_datasets = wb.list_datasets(ws)
 names = [d.name for d in all_datasets]
 
+# The right column (where Save happens) is filled first, and the lists on the left after it, so
+# that a dataset saved in this run is already listed.
 left, right = st.columns([1, 2], gap="large")
-with left:
-    st.subheader("Source tables")
-    st.caption("Parquet files and folders in the workspace; schemas and row counts from parquet metadata.")
-    for p in cat.problems:
-        st.warning(f"`{p.location}` cannot be read: {p.message}")
-    for t in cat.tables:
-        with st.expander(f"**{t.name}** · {t.rows:,} rows · {len(t.columns)} columns"):
-            st.caption(f"`{t.location}`")
-            st.dataframe(pl.DataFrame({"column": [c.name for c in t.columns], "type": [c.type for c in t.columns]}),
-                         hide_index=True)
-    st.subheader("Datasets")
-    if not all_datasets:
-        st.info("No datasets yet: write SQL on the right and save it.")
-    for d in all_datasets:
-        v = d.versions[-1]
-        with st.expander(f"**{d.name}** · v{v.version} · {v.rows:,} rows"):
-            st.caption(f"hash `{v.hash}` · built {v.created} · {len(d.versions)} version(s)")
-            st.code(v.sql, language="sql")
-
 with right:
     st.subheader("Build a dataset with SQL")
     chosen = param("dataset", None, names)
@@ -68,8 +51,30 @@ with right:
                 st.success(f"Saved **{v.name}** v{v.version}: {v.rows:,} rows in {v.seconds:.1f} s, hash `{v.hash}`.")
             set_params(dataset=v.name)
             link("train", f"Train a model on {v.name} →", dataset=v.name)
+            all_datasets = wb.list_datasets(ws)
+            names = [d.name for d in all_datasets]
         except WorkbenchError as e:
             st.error(str(e))
+
+with left:
+    st.subheader("Source tables")
+    st.caption("Parquet files and folders in the workspace; schemas and row counts from parquet metadata.")
+    for p in cat.problems:
+        st.warning(f"`{p.location}` cannot be read: {p.message}")
+    for t in cat.tables:
+        with st.expander(f"**{t.name}** · {t.rows:,} rows · {len(t.columns)} columns"):
+            st.caption(f"`{t.location}`")
+            st.dataframe(pl.DataFrame({"column": [c.name for c in t.columns], "type": [c.type for c in t.columns]}),
+                         hide_index=True)
+    st.subheader("Datasets")
+    if not all_datasets:
+        st.info("No datasets yet: write SQL on the right and save it.")
+    for d in all_datasets:
+        v = d.versions[-1]
+        with st.expander(f"**{d.name}** · v{v.version} · {v.rows:,} rows"):
+            st.caption(f"hash `{v.hash}` · built {v.created} · {len(d.versions)} version(s)")
+            st.code(v.sql, language="sql")
+
 
 st.divider()
 st.subheader("Column profile")

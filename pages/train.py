@@ -2,7 +2,7 @@
 import polars as pl
 import streamlit as st
 
-from ui import fmt_ci, link, param, run_diagnostics, set_params, setup
+from ui import fmt_ci, link, param, run_diagnostics, set_params, setup, training_defaults
 import workbench as wb
 from workbench import WorkbenchError
 
@@ -28,7 +28,10 @@ def show_run(run: wb.Run) -> None:
         lambda r: ("★ " if r["best"] else "") + fmt_ci(r["value"], [r["ci_low"], r["ci_high"]]), return_dtype=pl.String))
         .pivot("metric", index="model", values="cell"))
     st.dataframe(shown.rename(lambda c: wb.charts.METRIC_LABELS.get(c, c)), hide_index=True)
-    st.caption("Holdout metrics with 95% intervals; ★ marks the best point value. "
+    positive = (f"ROC AUC, PR AUC, F1, log loss and Brier score are about the positive class "
+                f"`{r.positive_class}` of `{r.target}` (classes: {', '.join(f'`{c}`' for c in r.classes)}). "
+                if run.task == "binary" else "")
+    st.caption(positive + "Holdout metrics with 95% intervals; ★ marks the best point value. "
                "Intervals: Wilson (accuracy), t (log loss, Brier, MAE, RMSE), DeLong (ROC AUC), "
                "logit (PR AUC), bootstrap (F1, R²).")
     diag = run_diagnostics(str(ws.root), run.run_id)
@@ -51,22 +54,36 @@ dataset = c1.selectbox("Dataset", names, index=names.index(default_ds), key="dat
 version = wb.load_version(ws, dataset)
 columns = [c for c, _ in version.schema]
 c2.caption(f"**{dataset}** v{version.version}: {version.rows:,} rows × {len(columns)} columns, hash `{version.hash}`")
+guess = training_defaults(str(ws.root), dataset, version.hash)
+types = dict(version.schema)
 with st.form("train"):
     c1, c2 = st.columns(2)
-    default_target = param("target", wb.demo.TARGET if wb.demo.TARGET in columns else columns[-1], columns)
-    target = c1.selectbox("Target", columns, index=columns.index(default_target), key=f"target|{dataset}")
+    default_target = param("target", wb.demo.TARGET if wb.demo.TARGET in columns else guess.target, columns)
+    target = c1.selectbox("Target", columns, index=columns.index(default_target), key=f"target|{dataset}",
+                          format_func=lambda c: f"{c} ({types[c]})")
     seed = c2.number_input("Seed", min_value=0, value=0, step=1, key="seed")
     c1, c2, c3 = st.columns(3)
     task = c1.selectbox("Task", ["auto", "binary", "multiclass", "regression"], key="task",
                         help="auto: two values → binary; text or ≤10 whole numbers → multiclass; else regression.")
-    split_kind = c2.selectbox("Split", ["random", "time", "column"], key="split", format_func={
+    kinds = ["random", "time", "column"]
+    split_kind = c2.selectbox("Split", kinds, key=f"split|{dataset}", index=kinds.index(guess.split), format_func={
         "random": "random 80/20 (stratified)", "time": "time: latest 20% held out",
         "column": "given by a column ('test' = holdout)"}.get)
-    time_like = [c for c, t in version.schema if t.upper().startswith(("TIMESTAMP", "DATE"))] or columns
-    split_col = c3.selectbox("Split column (time or column split)", columns,
-                             index=columns.index(time_like[0]) if time_like[0] in columns else 0,
-                             key=f"split_column|{dataset}")
-    drop = st.multiselect("Columns to leave out", [c for c in columns if c != target], key=f"drop|{dataset}")
+    # the columns a split can use first: those marking test rows, then dates and timestamps
+    offered = [*guess.split_columns, *guess.time_columns]
+    split_columns = offered + [c for c in columns if c not in offered]
+    split_col = c3.selectbox("Split column (time or column split)", split_columns,
+                             index=split_columns.index(guess.split_column) if guess.split_column else 0,
+                             format_func=lambda c: f"{c} ({types[c]})", key=f"split_column|{dataset}",
+                             help="A time split orders rows by a date or timestamp; a column split holds out "
+                                  "the rows marked 'test'.")
+    numeric_time = c3.checkbox("The column counts time", key=f"numeric_time|{dataset}",
+                               help="For a time split on a number that counts time, such as a day number or a "
+                                    "period index. Left unticked, a time split on a number is refused.")
+    drop = st.multiselect("Columns to leave out", [c for c in columns if c != target], key=f"drop|{dataset}",
+                          default=[c for c in guess.identifiers if c != target],
+                          help="Identifiers (a distinct value in every row) are left out at first: a model "
+                               "cannot learn from them.")
     with st.expander("LightGBM settings"):
         d = wb.DEFAULT_PARAMS
         c1, c2, c3, c4, c5 = st.columns(5)
@@ -77,11 +94,12 @@ with st.form("train"):
             "num_boost_round": c4.number_input("Max trees", 1, 20_000, wb.NUM_BOOST_ROUND),
             "early_stopping_rounds": c5.number_input("Early stopping (rounds)", 1, 1_000, wb.EARLY_STOPPING),
         }
+        more = st.text_area("More settings, one NAME=VALUE a line", key="more_params", height=80,
+                            placeholder="bagging_fraction=0.8\nbagging_freq=1",
+                            help="Any LightGBM parameter or alias; names are checked against LightGBM's own list.")
     submitted = st.form_submit_button("Train", type="primary")
 
 if submitted:
-    spec = wb.TrainSpec(dataset, target, task=task, seed=int(seed), drop=tuple(drop), params=settings,
-                           split=split_kind if split_kind == "random" else f"{split_kind}:{split_col}")
     bar = st.progress(0.0, text="Starting…")
     last = [0.0]
 
@@ -91,6 +109,16 @@ if submitted:
             bar.progress(min(fraction, 1.0), text=message)
 
     try:
+        if more.strip():
+            extra = wb.parse_settings(more.splitlines())
+            twice = sorted(set(extra) & set(settings))
+            if twice:
+                raise WorkbenchError(f"{', '.join(twice)}: set {'it' if len(twice) == 1 else 'them'} in the "
+                                     "fields above, not again under 'More settings'.")
+            settings.update(extra)
+        spec = wb.TrainSpec(dataset, target, task=task, seed=int(seed), drop=tuple(drop), params=settings,
+                            split=split_kind if split_kind == "random" else f"{split_kind}:{split_col}",
+                            numeric_time=numeric_time and split_kind == "time")
         run = wb.train(ws, spec, progress=progress)
         bar.empty()
         set_params(dataset=dataset, target=target, run=run.run_id)

@@ -1,11 +1,15 @@
 """Every page runs without an exception, alone and through app.py, and the main flow works
 through the widgets. What AppTest cannot see (rendering, plotly clicks, deep links on a real
 server) is covered by the browser tests."""
+import json
+import re
+import shutil
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import workbench as wb
 from workbench.store import datasets, runs
 from workbench.data import demo
 
@@ -66,7 +70,7 @@ def test_build_train_and_slice_through_the_widgets(on_demo):
 
     at = page("pages/train.py", dataset="winter")
     assert at.selectbox(key="dataset").value == "winter"
-    at.selectbox(key="split").set_value("time")
+    at.selectbox(key="split|winter").set_value("time")
     at.button[0].click().run()  # Train
     assert_clean(at)
     run_id = at.query_params["run"]
@@ -84,12 +88,23 @@ def test_build_train_and_slice_through_the_widgets(on_demo):
 
 
 def test_a_link_reopens_the_same_view(on_demo):
-    run_id = runs.list_runs(on_demo)[-1].run_id
-    at = page("pages/analysis.py", run=run_id, by="origin", metric="log_loss", bins="3", slice="0")
+    run = runs.list_runs(on_demo)[-1]
+    where = wb.breakdown(run, ["origin"], metric="log_loss", bins=3).slices["where"][1]
+    at = page("pages/analysis.py", run=run.run_id, by="origin", metric="log_loss", bins="3", slice=where)
     assert_clean(at)
     assert at.selectbox(key="by").value == "origin" and at.selectbox(key="metric").value == "log_loss"
     assert at.number_input(key="bins").value == 3
-    assert at.subheader[0].value.startswith("Rows where origin = ")
+    value = where.split("'")[1]  # ("origin" = 'JFK') -> JFK
+    assert at.subheader[0].value == f"Rows where origin = {value}"
+    assert not at.toast
+
+
+def test_a_link_to_a_slice_of_another_view_says_so_and_opens_none(on_demo):
+    run = runs.list_runs(on_demo)[-1]
+    at = page("pages/analysis.py", run=run.run_id, by="origin", slice="0")  # an index, as links once had
+    assert not at.exception and not at.subheader
+    assert any("This link's slice `0` is not among the slices shown here." in t.value for t in at.toast)
+    assert "slice" not in at.query_params
 
 
 def test_bad_sql_is_a_message_in_the_page(on_demo):
@@ -120,7 +135,9 @@ def test_find_problem_slices_on_the_demo(on_demo):
     find.click().run()  # with the app's defaults
     assert_clean(at)
     summary = [m.value for m in at.markdown if "candidates evaluated" in m.value]
-    assert summary and "slices** over" in summary[0]
+    holdout = runs.load_run(on_demo, at.selectbox(key="run").value).record.split.n_holdout
+    # the search ran on half the holdout (confirmation is on): the counts say so
+    assert summary and re.search(rf"found on a random half of the holdout \([\d,]+ of {holdout:,} rows\)", summary[0])
     [found] = [d.value for d in at.dataframe if "predicate" in d.value.columns]
     assert len(found) >= 1 and {"predicate", "size", "error", "q_value", "confirmed"} <= set(found.columns)
 
@@ -134,3 +151,192 @@ def test_error_tree_on_the_demo(on_demo):
     shown_run = runs.load_run(on_demo, at.selectbox(key="run").value)
     assert not [d for d in at.dataframe if "carrier" in d.value.columns]  # the breakdown tab did not run
     assert len(nodes) > 1 and nodes["n"].iloc[0] == shown_run.record.split.n_holdout
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_an_ordinary_visit_shows_no_notice_about_a_link(on_demo, path):
+    at = page(path)
+    assert_clean(at)
+    assert not at.toast, [t.value for t in at.toast]
+
+
+def test_a_saved_dataset_is_listed_in_the_same_run_that_saved_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_WORKSPACE", str(tmp_path))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    pq.write_table(pa.table({"x": [1, 2, 3], "y": [0, 1, 0]}), tmp_path / "points.parquet")  # no demo here
+    at = page("pages/data.py")
+    assert [i.value for i in at.info if i.value.startswith("No datasets yet")]
+    at.text_area(key="sql").set_value("SELECT * FROM points")
+    at.text_input(key="dataset_name").set_value("points_all")
+    at.button[1].click().run()  # Save dataset
+    assert_clean(at)
+    assert "Saved **points_all** v1" in at.success[0].value
+    assert not [i.value for i in at.info if i.value.startswith("No datasets yet")]
+    assert any(e.label.startswith("**points_all** · v1") for e in at.expander)
+    assert "points_all" in at.selectbox[0].options  # the profile offers it too
+
+
+def _breakdown_page(on_demo, **params):
+    run = runs.list_runs(on_demo)[-1]
+    where = wb.breakdown(run, [params.get("by", "origin")]).slices["where"][0]
+    return page("pages/analysis.py", run=run.run_id, slice=where, **params), run
+
+
+def test_another_column_starts_with_no_slice_chosen(on_demo):
+    at, _ = _breakdown_page(on_demo, by="origin")
+    assert at.subheader and at.subheader[0].value.startswith("Rows where origin")
+    at.selectbox(key="by").set_value("carrier").run()
+    assert_clean(at)
+    assert not at.subheader and "slice" not in at.query_params
+    at.selectbox(key="by").set_value("origin").run()  # back to the first view: still nothing chosen
+    assert not at.subheader
+
+
+def test_another_metric_or_run_starts_with_no_slice_chosen(on_demo):
+    at, _ = _breakdown_page(on_demo, by="origin")
+    at.selectbox(key="metric").set_value("log_loss").run()
+    assert_clean(at)
+    assert not at.subheader
+    first = runs.list_runs(on_demo)[-1]
+    other = _copy_run(on_demo, first, "20000101-000000-copy")  # an older run, listed after it
+    try:
+        where = wb.breakdown(first, ["origin"]).slices["where"][0]
+        at = page("pages/analysis.py", run=first.run_id, by="origin", slice=where)
+        assert at.subheader
+        at.selectbox(key="run").set_value(other).run()
+        assert_clean(at)
+        assert not at.subheader and "slice" not in at.query_params
+    finally:
+        shutil.rmtree(on_demo.runs_dir / other)
+
+
+def _copy_run(ws, run, run_id: str) -> str:
+    """Another run of the same model under ``run_id``: cheaper than training one."""
+    folder = ws.runs_dir / run_id
+    shutil.copytree(run.path, folder)
+    record = json.loads((folder / "run.json").read_text())
+    (folder / "run.json").write_text(json.dumps({**record, "run_id": run_id, "created": "2000-01-01T00:00:00Z"}))
+    return run_id
+
+
+def test_a_slice_pages_through_its_rows_and_offers_them_for_download(on_demo):
+    at, run = _breakdown_page(on_demo, by="origin")
+    where = wb.breakdown(run, ["origin"]).slices["where"][0]
+    _, count = wb.slice_rows(run, where, limit=1)
+    captions = [c.value for c in at.caption if "holdout rows, worst errors" in c.value]
+    assert captions == [f"rows 1–200 of the slice's {count:,} holdout rows, worst errors (highest loss) first"]
+    [rows] = [d.value for d in at.dataframe if "_loss" in d.value.columns]
+    assert list(rows.columns[:4]) == ["_label", "_pred", "_score", "_loss"]
+    pages = -(-count // 200)
+    [pager] = [n for n in at.number_input if n.label == f"Page (of {pages:,})"]
+    pager.set_value(pages).run()
+    assert_clean(at)
+    last = count - 200 * (pages - 1)
+    captions = [c.value for c in at.caption if "holdout rows, worst errors" in c.value]
+    assert captions == [f"rows {200 * (pages - 1) + 1:,}–{count:,} of the slice's {count:,} holdout rows, "
+                        "worst errors (highest loss) first"]
+    [rows] = [d.value for d in at.dataframe if "_loss" in d.value.columns]
+    assert len(rows) == last
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == ["Download rows (parquet)", "Download rows (CSV)"]
+
+
+def test_numeric_bins_are_in_their_natural_order_and_can_be_sorted_worst_first(on_demo):
+    run = runs.list_runs(on_demo)[-1]
+    at = page("pages/analysis.py", run=run.run_id, by="temp", bins="4")
+    assert_clean(at)
+    [table] = [d.value for d in at.dataframe if "temp" in d.value.columns]
+    labels = list(table["temp"])
+    assert labels[0].startswith("<") and labels[-2].startswith("≥") and labels[-1] == "(missing)"
+    at.selectbox(key="order").set_value("worst").run()
+    [table] = [d.value for d in at.dataframe if "temp" in d.value.columns]
+    assert list(table["value"]) == sorted(table["value"], reverse=True)
+    assert at.query_params["order"] == "worst"
+
+
+def test_a_found_slice_and_a_tree_node_are_in_the_url(on_demo):
+    at = page("pages/analysis.py", view="Find problem slices")
+    [find] = [b for b in at.button if b.label == "Find problem slices"]
+    find.click().run()
+    assert at.query_params["search"] == "1" and at.query_params["k"] == "8"
+    link = dict(at.query_params)
+    run = runs.load_run(on_demo, link["run"])
+    found = wb.discover(run, k=8, max_level=3, alpha=0.95, min_support=32, error="misclassification",
+                        binner="model", confirm=True)
+    row = found.slices.row(1, named=True)
+    at = page("pages/analysis.py", **link, found=row["where"])
+    assert_clean(at)
+    assert at.subheader[0].value == f"Rows where {row['predicate']}"
+
+    at = page("pages/analysis.py", view="Error tree", run=run.run_id, grow="1", depth="2")
+    assert_clean(at)
+    nodes = wb.error_tree(run, error="misclassification", max_depth=2, min_rows=32).nodes
+    node = nodes.row(2, named=True)
+    at = page("pages/analysis.py", view="Error tree", run=run.run_id, grow="1", depth="2", node=node["where"])
+    assert_clean(at)
+    assert at.subheader[0].value == f"Rows where {node['predicate']}"
+
+
+@pytest.fixture
+def census(tmp_path, monkeypatch):
+    """A workspace with one dataset the workbench has never seen: a given train/test column last."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from workbench.store import build
+    rng = np.random.default_rng(0)
+    n = 1500
+    age = rng.integers(17, 90, n)
+    pq.write_table(pa.table({"age": age, "hours": rng.integers(1, 80, n),
+                             "workclass": rng.choice(["private", "state", "self"], n),
+                             "income": np.where(age + rng.normal(0, 15, n) > 50, ">50K", "<=50K"),
+                             "split": rng.choice(["train", "test"], n, p=[0.67, 0.33])}), tmp_path / "adult.parquet")
+    monkeypatch.setenv("WORKBENCH_WORKSPACE", str(tmp_path))
+    ws = wb.Workspace.open(tmp_path)
+    build.build(ws, "census", "SELECT * FROM adult")
+    return ws
+
+
+def test_train_defaults_on_a_new_dataset_use_its_split_and_a_sensible_target(census):
+    at = page("pages/train.py", dataset="census")
+    assert_clean(at)
+    assert at.selectbox(key="target|census").value == "income"
+    assert at.selectbox(key="split|census").value == "column"
+    assert at.selectbox(key="split_column|census").value == "split"
+    [train] = [b for b in at.button if b.label == "Train"]
+    train.click().run()
+    assert_clean(at)
+    run = runs.load_run(census, at.query_params["run"])
+    assert (run.record.target, run.record.split.kind, run.record.split.column) == ("income", "column", "split")
+    assert any("positive class `>50K` of `income`" in c.value for c in at.caption)
+
+
+def test_the_train_page_refuses_a_wrong_run_with_a_message(census):
+    at = page("pages/train.py", dataset="census")
+    at.selectbox(key="split|census").set_value("time")
+    at.selectbox(key="split_column|census").set_value("age")
+    [train] = [b for b in at.button if b.label == "Train"]
+    train.click().run()
+    assert not at.exception
+    assert at.error[0].value.startswith("Split column 'age' is BIGINT, not a date or timestamp; a time split "
+                                        "needs one, or if 'age' counts time")
+    at.checkbox(key="numeric_time|census").check()
+    at.text_area(key="more_params").set_value("learning_rat=0.05")
+    [train] = [b for b in at.button if b.label == "Train"]
+    train.click().run()
+    assert not at.exception
+    assert "Unknown LightGBM setting 'learning_rat' (did you mean learning_rate?)" in at.error[0].value
+    at.text_area(key="more_params").set_value("num_leaves=15")
+    [train] = [b for b in at.button if b.label == "Train"]
+    train.click().run()
+    assert "num_leaves: set it in the fields above" in at.error[0].value
+    at.selectbox(key="split|census").set_value("column")
+    at.selectbox(key="split_column|census").set_value("split")
+    at.selectbox(key="target|census").set_value("split")
+    at.text_area(key="more_params").set_value("")
+    at.checkbox(key="numeric_time|census").uncheck()
+    [train] = [b for b in at.button if b.label == "Train"]
+    train.click().run()
+    assert "Target 'split' is also the split column" in at.error[0].value
+    assert not runs.list_runs(census)

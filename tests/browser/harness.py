@@ -52,6 +52,7 @@ class Server:
     server, and keeps the last lines for the error when the server does not start."""
 
     def __init__(self, workspace: Path, script: str = "app.py", *, timeout: float = 60):
+        self.workspace = workspace
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.output: collections.deque[str] = collections.deque(maxlen=200)
@@ -97,6 +98,19 @@ def settle(page, *, timeout: float = 90_000) -> None:
     click this can still see the run before. Wait first for the state the click leads to (a URL
     parameter, a heading, a text), then settle."""
     page.wait_for_selector(READY, timeout=timeout)
+
+
+LONG = 900_000  # ms: the longest a test waits for work that takes ~10 s on an idle machine (training)
+
+
+def wait_long(locator, what: str, timeout: float = LONG) -> None:
+    """Wait for ``locator`` while the app does slow work (training, a search), which a loaded
+    machine can make many times slower; if it never comes, say what was awaited."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    try:
+        locator.wait_for(timeout=timeout)
+    except PlaywrightTimeout:
+        raise AssertionError(f"waited {timeout / 1000:.0f} s for {what}; it never came") from None
 
 
 def wait_for_params(page, **params: str) -> None:
@@ -158,20 +172,18 @@ def grid_cell(table, row: int):
     return table.locator(f"tbody tr[aria-rowindex='{row + 2}'] td[role='gridcell']").first
 
 
-def select_row(table, row: int) -> None:
-    """Select data row ``row`` of a ``st.dataframe`` with single-row selection, from the keyboard.
+ROW_PX, HEADER_PX = 35, 38  # a st.dataframe's row and header heights at the default row height
 
-    Focus the grid's first cell, move the cursor down to the row, waiting each time until the
-    grid marks the cell under the cursor selected, then press Shift+Space (the grid's key for
-    selecting the cursor's row) and wait until it marks the row selected."""
-    page = table.page
-    grid_cell(table, 0).focus()
-    expect(grid_cell(table, 0)).to_have_attribute("aria-selected", "true")
-    expect(grid_cell(table, 0)).to_be_focused()
-    for r in range(1, row + 1):
-        page.keyboard.press("ArrowDown")
-        expect(grid_cell(table, r)).to_have_attribute("aria-selected", "true")
-    page.keyboard.press("Shift+Space")
+
+def select_row(table, row: int) -> None:
+    """Select data row ``row`` of a ``st.dataframe`` with single-row selection, as a reader does:
+    a click on the row's box in the selection column, then wait until the grid marks the row
+    selected. The grid draws on a canvas, so the box's place comes from the row heights; the
+    row must be among the rows in view (the first ten or so)."""
+    table.scroll_into_view_if_needed()
+    expect(grid_cell(table, row)).to_have_count(1)  # the row is drawn
+    box = table.bounding_box()
+    table.page.mouse.click(box["x"] + 16, box["y"] + HEADER_PX + ROW_PX * row + ROW_PX / 2)
     expect(table.locator(f"tbody tr[aria-rowindex='{row + 2}']")).to_have_attribute("aria-selected", "true")
 
 

@@ -9,8 +9,9 @@ import pytest
 
 from workbench.store import runs
 
+import workbench as wb
 from harness import (choose, click_point, expect, grid_cell, no_exceptions, select_row, settle, shoot,
-                     wait_for_params)
+                     wait_for_params, wait_long)
 
 PAGES = {"data": "Data", "train": "Train a baseline", "analysis": "Error analysis"}
 CHART = "[data-testid='stPlotlyChart']"
@@ -41,7 +42,7 @@ def test_demo_from_an_empty_workspace_to_a_trained_run(page, fresh_server, tmp_p
     settle(page)
     choose(page, "Split", "time: latest 20% held out")  # inside the form: no rerun until Train
     page.get_by_role("button", name="Train").click()
-    page.get_by_text("Run 20").wait_for(timeout=120_000)
+    wait_long(page.get_by_text("Run 20"), "the trained run's heading after clicking Train")
     charts = page.locator(CHART)
     expect(charts).to_have_count(3)  # ROC, PR, calibration
     settle(page)
@@ -66,7 +67,8 @@ def test_slice_breakdown_and_a_click_on_a_bar_opens_its_rows(page, demo_server):
     click_point(bars.first)
     heading = page.get_by_role("heading", name="Rows where origin =")
     heading.wait_for()
-    wait_for_params(page, by="origin", slice="0")
+    run = runs.list_runs(runs.Workspace.open(demo_server.workspace))[0]
+    wait_for_params(page, by="origin", slice=wb.breakdown(run, ["origin"]).slices["where"][0])
     settle(page)
     no_exceptions(page)
     shoot(page, "analysis")
@@ -84,6 +86,30 @@ def test_every_page_opens_by_its_url_on_a_fresh_server(page, fresh_server, demo_
         sidebar.get_by_role("link", name=label).wait_for()
 
 
+def test_the_last_choice_wins_between_a_bar_and_a_table_row(page, demo_server):
+    page.goto(f"{demo_server.url}/analysis")
+    settle(page)
+    choose(page, "Slice by", "origin")
+    wait_for_params(page, by="origin")
+    chart_titled(page, "by origin")
+    run = runs.list_runs(runs.Workspace.open(demo_server.workspace))[0]
+    table = wb.breakdown(run, ["origin"]).slices
+    settle(page)
+    click_point(page.locator(BARS).first)  # the chart's first bar is the table's first row
+    heading = page.get_by_role("heading", name="Rows where origin =")
+    expect(heading).to_have_text(f"Rows where origin = {table['origin'][0]}", use_inner_text=True)
+    settle(page)
+    grid = page.locator("[data-testid='stDataFrame']").first
+    select_row(grid, 2)  # then a table row: its slice, not the bar's
+    expect(heading).to_have_text(f"Rows where origin = {table['origin'][2]}", use_inner_text=True)
+    wait_for_params(page, by="origin", slice=table["where"][2])
+    settle(page)
+    click_point(page.locator(BARS).nth(1))  # and a bar again: the bar's
+    expect(heading).to_have_text(f"Rows where origin = {table['origin'][1]}", use_inner_text=True)
+    settle(page)
+    no_exceptions(page)
+
+
 def test_a_copied_link_reopens_the_same_view(page, browser, demo_server):
     page.goto(f"{demo_server.url}/analysis")
     settle(page)
@@ -98,7 +124,9 @@ def test_a_copied_link_reopens_the_same_view(page, browser, demo_server):
     click_point(page.locator(BARS).nth(1))
     heading = page.get_by_role("heading", name="Rows where carrier =")
     heading.wait_for()
-    wait_for_params(page, by="carrier", metric="log_loss", slice="1")
+    run = runs.list_runs(runs.Workspace.open(demo_server.workspace))[0]
+    where = wb.breakdown(run, ["carrier"], metric="log_loss").slices["where"][1]
+    wait_for_params(page, by="carrier", metric="log_loss", slice=where)
     settle(page)
     title = heading.inner_text()
     link = page.url
@@ -134,7 +162,7 @@ def test_find_problem_slices_and_save_one(page, scratch):
     page.goto(f"{server.url}/analysis?view=Find+problem+slices")
     settle(page)
     page.get_by_role("button", name="Find problem slices").click()
-    page.get_by_text("candidates evaluated").wait_for(timeout=120_000)
+    wait_long(page.get_by_text("candidates evaluated"), "the search's summary after 'Find problem slices'")
     settle(page)
     no_exceptions(page)
     tables = page.locator("[data-testid='stDataFrame']")
@@ -178,7 +206,7 @@ def test_grow_the_error_tree_and_open_a_node(page, demo_server):
     settle(page)
     page.get_by_role("button", name="Grow the error tree").click()
     table = page.locator("[data-testid='stDataFrame']").first
-    table.wait_for(timeout=120_000)
+    wait_long(table, "the error tree's table after 'Grow the error tree'")
     settle(page)
     no_exceptions(page)
     shoot(page, "error-tree")
