@@ -50,12 +50,20 @@ def setup(title: str) -> Workspace:
         st.toast(f"Demo ready: dataset {wb.demo.DATASET!r} predicts whether a flight arrives 15+ minutes late.")
     with st.sidebar:
         st.markdown("### :material/science: Workbench")
-        for page, label, icon in NAV:
-            link(page, label, icon=icon, **{k: param(k) for k in CARRIED})
+        st.session_state["_nav"] = st.empty()
+        _navigation()
         st.caption(f"Workspace: `{ws.root}`")
     st.title(title)
     _show_flashes()
     return ws
+
+
+def _navigation() -> None:
+    """The links to the pages, carrying the current dataset and run; drawn again whenever the
+    page changes either (a dataset saved, a run trained), so they never lead to the one before."""
+    with st.session_state["_nav"].container():
+        for page, label, icon in NAV:
+            link(page, label, icon=icon, **{k: param(k) for k in CARRIED})
 
 
 def param(key: str, default: Any = None, options: Sequence | None = None) -> Any:
@@ -65,13 +73,19 @@ def param(key: str, default: Any = None, options: Sequence | None = None) -> Any
     says so once, in a notice, rather than silently showing something else. Only a value the
     URL actually carries can be wrong in a link: a value kept from this session's last page
     that does not fit this page is quietly replaced by the default."""
-    linked = key in st.query_params
-    value = st.query_params.get(key) if linked else st.session_state.get(_KEPT, {}).get(key, default)
+    linked = _linked(key)
+    value = st.query_params.get(key) if key in st.query_params else st.session_state.get(_KEPT, {}).get(key, default)
     if options is not None and value not in options:
         if linked:
             _unknown_in_link(key, value, default)
         return default
     return value
+
+
+def _linked(key: str) -> bool:
+    """Whether the URL's value of ``key`` came with a link, not from this session's own pages
+    (which write their state into the URL, and keep what they wrote)."""
+    return key in st.query_params and st.query_params[key] != st.session_state.get(_KEPT, {}).get(key)
 
 
 def _unknown_in_link(key: str, value: str, shown: Any) -> None:
@@ -92,7 +106,7 @@ def int_param(key: str, default: int, low: int, high: int) -> int:
     except (TypeError, ValueError):
         value = None
     if value is None or not low <= value <= high:
-        if key in st.query_params:
+        if _linked(key):
             _unknown_in_link(key, raw, default)
         return default
     return value
@@ -107,42 +121,69 @@ def float_param(key: str, default: float, low: float, high: float) -> float:
     except (TypeError, ValueError):
         value = None
     if value is None or not low <= value <= high:
-        if key in st.query_params:
+        if _linked(key):
             _unknown_in_link(key, raw, default)
         return default
     return value
 
 
-def chosen(family: str, view: Any, sources: dict[str, Any], valid: Collection, what: str = "slice") -> Any:
-    """What the reader has selected in one view of a page (a breakdown, a search's results, a
-    tree), kept in the URL under ``family``: the latest of ``sources`` to change wins (a clicked
-    bar, then a ticked table row: the row), a change to nothing clears the selection, and
-    nothing changing keeps what was chosen.
+def selection_key(family: str, source: str, view: Any) -> str:
+    """The widget key of one place a selection of ``family`` is made (a chart, a table) in
+    ``view``; it changes when a choice made elsewhere clears this place's (see :func:`chosen`)."""
+    cleared = st.session_state.setdefault("_cleared", {}).get((family, source), 0)
+    return f"{family}-{source}|{view}|{cleared}"
 
-    A selection belongs to its ``view`` (run, columns, metric, settings): another view of the same
-    ``family`` starts with nothing selected. The URL's selection is taken only by the first view
-    of the family this session shows, which is the view the link describes; one that is not
-    among ``valid`` is said in a notice and dropped."""
+
+def chosen(family: str, view: Any, sources: dict[str, tuple[str, Any]], valid: Collection,
+           what: str = "slice") -> Any:
+    """What the reader has selected in one view of a page (a breakdown, a search's results, a
+    tree), kept in the URL under ``family``. ``sources`` maps each place a choice is made to its
+    widget key and current value.
+
+    The latest place to change wins (a clicked bar, then a ticked table row: the row), and the
+    other places are cleared, so that what shows as selected is what the rows below are of; a
+    change to nothing clears the choice; a new widget (another order of the same slices, say)
+    starts empty without clearing it. A selection belongs to its ``view`` (run, columns, metric,
+    settings): another view of the same family starts with nothing selected. The URL's choice is
+    taken only by the first view of the family this session shows, the view the link describes;
+    one not among ``valid`` is said in a notice and dropped."""
     state = st.session_state.setdefault("_chosen", {})
     last = state.get(family)
     linked = st.query_params.get(family) if last is None else None
     if last is None:
         seen, choice = {}, linked
+        st.session_state.setdefault("_linked", {})[family] = linked
     elif last["view"] != view:
         seen, choice = {}, None
     else:
         seen, choice = last["seen"], last["choice"]
-    for name, value in sources.items():
-        if value != seen.get(name):
-            choice = value
+    winner = None
+    for name, (key, value) in sources.items():
+        before = seen.get(name)
+        if (value != before[1]) if before and before[0] == key else value is not None:
+            choice, winner = value, name
     if choice is not None and choice not in valid:
         if choice == linked:
             st.toast(f"This link's {what} `{choice}` is not among the {what}s shown here.",
                      icon=":material/link_off:", duration="long")
         choice = None
     state[family] = {"view": view, "seen": dict(sources), "choice": choice}
-    set_params(**{family: choice})
+    set_params(**{family: choice}, **({f"{family}_page": None} if choice is None else {}))
+    stale = [name for name, (_, value) in sources.items() if winner and name != winner and value is not None]
+    if stale:
+        cleared = st.session_state["_cleared"]
+        for name in stale:
+            cleared[(family, name)] = cleared.get((family, name), 0) + 1
+        try:  # draw the cleared places anew
+            st.rerun(scope="fragment")
+        except StreamlitAPIException:
+            st.rerun()
     return choice
+
+
+def linked_choice(family: str) -> Any:
+    """The choice of ``family`` that this session's first link carried (see :func:`chosen`)."""
+    return st.session_state.get("_linked", {}).get(family)
 
 
 def flash(message: str, kind: str = "success") -> None:
@@ -162,6 +203,7 @@ def _show_flashes() -> None:
 def set_params(**values: Any) -> None:
     """Write the page's state into the URL, so a copied link reopens the same view."""
     kept = st.session_state.setdefault(_KEPT, {})
+    carried = {k: kept.get(k) for k in CARRIED}
     for key, value in values.items():
         if value is None or value == "":
             st.query_params.pop(key, None)
@@ -171,6 +213,11 @@ def set_params(**values: Any) -> None:
             kept[key] = str(value)
         else:
             kept[key] = str(value)
+    if "_nav" in st.session_state and carried != {k: kept.get(k) for k in CARRIED}:
+        try:
+            _navigation()
+        except StreamlitAPIException:  # inside a fragment, which cannot draw in the sidebar
+            pass
 
 
 def link(page: str, label: str, icon: str | None = None, **params: Any) -> None:

@@ -11,7 +11,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import streamlit as st
 
-from ui import (breakdown, chosen, discovered, export_rows, flash, float_param, fmt_ci, grown_tree, int_param, link,
+from ui import (breakdown, chosen, discovered, linked_choice, selection_key, export_rows, flash, float_param, fmt_ci, grown_tree, int_param, link,
                 param, set_params, setup, slice_rows, slice_vs_rest, table_height)
 import workbench as wb
 from workbench import WorkbenchError
@@ -51,8 +51,9 @@ def linked_once(flag: str) -> bool:
     return LINKED[flag]
 
 
-def rows_panel(run: wb.Run, where: str, view: str) -> None:
-    """A slice's rows, a page at a time, worst errors first, and all of them as a download."""
+def rows_panel(run: wb.Run, where: str, view: str, family: str) -> None:
+    """A slice's rows, a page at a time, worst errors first, and all of them as a download. The
+    page is in the URL (``slice_page`` and the like); a link's page opens with the link's slice."""
     root = str(ws.root)
     try:
         _, count = slice_rows(root, run.run_id, where, 1)
@@ -62,7 +63,9 @@ def rows_panel(run: wb.Run, where: str, view: str) -> None:
     pages = max(1, math.ceil(count / ROWS_PAGE))
     page = 1
     if pages > 1:
-        page = int(st.number_input(f"Page (of {pages:,})", 1, pages, 1, key=f"rows-page|{view}|{where}"))
+        start = int_param(f"{family}_page", 1, 1, pages) if linked_choice(family) == where else 1
+        page = int(st.number_input(f"Page (of {pages:,})", 1, pages, start, key=f"rows-page|{view}|{where}"))
+    set_params(**{f"{family}_page": page if page > 1 else None})
     try:
         rows, count = slice_rows(root, run.run_id, where, ROWS_PAGE, (page - 1) * ROWS_PAGE)
     except WorkbenchError as e:
@@ -90,15 +93,17 @@ def pick(table: pl.DataFrame, where: str | None) -> dict | None:
     return hit.row(0, named=True) if hit.height else None
 
 
-def selected_where(family: str, view: str, table: pl.DataFrame, sources: dict[str, int | None]) -> str | None:
+def selected_where(family: str, view: str, table: pl.DataFrame,
+                   sources: dict[str, tuple[str, int | None]]) -> str | None:
     """The condition of the slice chosen in this view, from the rows of ``table`` that ``sources``
-    (a chart, a table) point at; the latest click wins (see ``ui.chosen``)."""
+    (a chart, a table: widget key and row index) point at; the latest click wins (``ui.chosen``)."""
     wheres = table["where"].to_list()
-    named = {k: (wheres[i] if i is not None and 0 <= i < len(wheres) else None) for k, i in sources.items()}
+    named = {k: (key, wheres[i] if i is not None and 0 <= i < len(wheres) else None)
+             for k, (key, i) in sources.items()}
     return chosen(family, view, named, set(wheres), {"found": "found slice", "node": "tree node"}.get(family, "slice"))
 
 
-def slice_detail(run: wb.Run, row: dict, view: str) -> None:
+def slice_detail(run: wb.Run, row: dict, view: str, family: str) -> None:
     """A found slice or tree node: its SQL, a way to save it, its metrics against the rest of the
     holdout, and its rows."""
     try:
@@ -129,7 +134,7 @@ def slice_detail(run: wb.Run, row: dict, view: str) -> None:
                      **{c: st.column_config.NumberColumn(c.replace("_", " "), format="%.4g") for c in ("ci_low", "ci_high")},
                      "rest_value": st.column_config.NumberColumn("rest of holdout", format="%.4g"),
                      "p_value": st.column_config.NumberColumn("p", format="%.2e")})
-    rows_panel(run, row["where"], view)
+    rows_panel(run, row["where"], view, family)
 
 
 @st.fragment
@@ -178,8 +183,9 @@ def problem_slices(run: wb.Run) -> None:
     cols = (["predicate", "size", "error", "ci_low", "ci_high", "lift", "q_value"]
             + (["confirm_size", "confirm_error", "confirmed"] if confirm else []))
     view = f"{run.run_id}|{settings}"
+    table_key = selection_key("found", "table", view)
     picked = st.dataframe(found.slices.select(cols), hide_index=True, on_select="rerun", selection_mode="single-row",
-                          key=f"found-table|{view}", height=table_height(found.slices.height), column_config={
+                          key=table_key, height=table_height(found.slices.height), column_config={
                               "predicate": st.column_config.TextColumn("slice", width="large"),
                               "size": st.column_config.NumberColumn(f"rows{half}", format="localized"),
                               "error": st.column_config.NumberColumn(f"error{half}", format="%.4g"),
@@ -195,10 +201,10 @@ def problem_slices(run: wb.Run) -> None:
                + (" · confirmed: the same holds on the other half (q < 0.05)" if confirm else "")
                + ". Select a row for its rows.")
     rows = picked.selection.rows if picked else []
-    where = selected_where("found", view, found.slices, {"table": rows[0] if rows else None})
+    where = selected_where("found", view, found.slices, {"table": (table_key, rows[0] if rows else None)})
     row = pick(found.slices, where)
     if row is not None:
-        slice_detail(run, row, view)
+        slice_detail(run, row, view, "found")
 
 
 @st.fragment
@@ -227,26 +233,30 @@ def error_tree_view(run: wb.Run) -> None:
     shown = nodes.with_columns(node=pl.concat_str(pl.lit("    ").repeat_by(pl.col("depth")).list.join(""),
                                                   pl.col("predicate").str.split(" and ").list.last()))
     view = f"{run.run_id}|{settings}"
+    table_key = selection_key("node", "table", view)
     picked = st.dataframe(shown.select("node", "n", "error", "ci_low", "ci_high", "leaf"), hide_index=True,
-                          on_select="rerun", selection_mode="single-row", key=f"tree|{view}",
+                          on_select="rerun", selection_mode="single-row", key=table_key,
                           height=table_height(shown.height), column_config={
                               "node": st.column_config.TextColumn("node (each row refines its parent)", width="large"),
                               "n": st.column_config.NumberColumn("rows (whole holdout)", format="localized"),
                               **{c: st.column_config.NumberColumn(c.replace("_", " "), format="%.4g")
                                  for c in ("error", "ci_low", "ci_high")}})
     rows = picked.selection.rows if picked else []
-    where = selected_where("node", view, nodes, {"table": rows[0] if rows else None})
+    where = selected_where("node", view, nodes, {"table": (table_key, rows[0] if rows else None)})
     row = pick(nodes, where)
     if row is not None:
-        slice_detail(run, row, view)
+        slice_detail(run, row, view, "node")
 
 
 def slices_view(run: wb.Run, table: wb.SliceTable, keys: tuple[str, ...], label: str, view: str) -> None:
-    """Chart, table and the chosen slice's rows."""
-    event = st.plotly_chart(wb.charts.slice_chart(table), on_select="rerun", selection_mode="points", key=f"chart|{view}")
+    """Chart, table and the chosen slice's rows. ``view`` names the slices shown, whatever their
+    order: a chosen slice stays chosen when the order changes."""
+    chart_key = selection_key("slice", "chart", f"{view}|{table.order}")
+    table_key = selection_key("slice", "table", f"{view}|{table.order}")
+    event = st.plotly_chart(wb.charts.slice_chart(table), on_select="rerun", selection_mode="points", key=chart_key)
     shown = table.slices.drop("where")
     picked = st.dataframe(
-        shown, hide_index=True, on_select="rerun", selection_mode="single-row", key=f"table|{view}",
+        shown, hide_index=True, on_select="rerun", selection_mode="single-row", key=table_key,
         height=table_height(shown.height),
         column_config={"share": st.column_config.NumberColumn(format="percent"),
                        "n": st.column_config.NumberColumn("rows", format="localized"),
@@ -264,7 +274,8 @@ def slices_view(run: wb.Run, table: wb.SliceTable, keys: tuple[str, ...], label:
     points = event.selection.points if event else []
     bar = int(points[0].get("customdata", points[0].get("point_index", 0))) if points else None
     rows = picked.selection.rows if picked else []
-    where = selected_where("slice", view, table.slices, {"chart": bar, "table": int(rows[0]) if rows else None})
+    where = selected_where("slice", view, table.slices,
+                           {"chart": (chart_key, bar), "table": (table_key, int(rows[0]) if rows else None)})
     row = pick(table.slices, where)
     if row is None:
         return
@@ -272,8 +283,9 @@ def slices_view(run: wb.Run, table: wb.SliceTable, keys: tuple[str, ...], label:
     st.subheader(f"Rows where {name}")
     st.caption(f"{label} {fmt_ci(row['value'], [row['ci_low'], row['ci_high']])} on the slice's {row['n']:,} holdout "
                f"rows vs {row['rest_value']:.4g} on the rest")
-    st.code(f"SELECT * FROM read_parquet('{run.predictions}')\nWHERE {row['where']}\nORDER BY _loss DESC", language="sql")
-    rows_panel(run, row["where"], view)
+    st.code(f"SELECT * FROM read_parquet('{run.predictions}')\nWHERE {row['where']}\nORDER BY _loss DESC, _row",
+            language="sql")
+    rows_panel(run, row["where"], view, "slice")
 
 
 @st.fragment
@@ -312,7 +324,7 @@ def breakdown_view(run: wb.Run, columns: list[str], text_cols: list[str], condit
         set_params(slice=None)
         st.warning(f"No slice has at least {int(min_size)} rows; lower 'Min rows'.")
     else:
-        slices_view(run, table, keys, label, f"{run.run_id}|{'|'.join(keys)}|{metric}|{bins}|{min_size}|{order}")
+        slices_view(run, table, keys, label, f"{run.run_id}|{'|'.join(keys)}|{metric}|{bins}|{min_size}")
 
 
 # Lazy tabs: only the open one runs and renders, and which one is open lives in the URL (?view=).

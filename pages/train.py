@@ -54,7 +54,12 @@ dataset = c1.selectbox("Dataset", names, index=names.index(default_ds), key="dat
 version = wb.load_version(ws, dataset)
 columns = [c for c, _ in version.schema]
 c2.caption(f"**{dataset}** v{version.version}: {version.rows:,} rows × {len(columns)} columns, hash `{version.hash}`")
-guess = training_defaults(str(ws.root), dataset, version.hash)
+set_params(dataset=dataset)
+try:
+    guess = training_defaults(str(ws.root), dataset, version.hash)
+except WorkbenchError as e:  # a dataset too large to scan in the time limit, say: plain first choices
+    st.caption(f"No suggested target or split: {e}")
+    guess = wb.TrainDefaults(columns[-1], "random", None, (), (), ())
 types = dict(version.schema)
 with st.form("train"):
     c1, c2 = st.columns(2)
@@ -87,12 +92,15 @@ with st.form("train"):
     with st.expander("LightGBM settings"):
         d = wb.DEFAULT_PARAMS
         c1, c2, c3, c4, c5 = st.columns(5)
+        fields = {"learning_rate": "Learning rate", "num_leaves": "Leaves per tree",
+                  "min_data_in_leaf": "Min rows per leaf", "num_boost_round": "Max trees",
+                  "early_stopping_rounds": "Early stopping (rounds)"}
         settings = {
-            "learning_rate": c1.number_input("Learning rate", 0.001, 1.0, d["learning_rate"], format="%.3f"),
-            "num_leaves": c2.number_input("Leaves per tree", 2, 4096, d["num_leaves"]),
-            "min_data_in_leaf": c3.number_input("Min rows per leaf", 1, 100_000, d["min_data_in_leaf"]),
-            "num_boost_round": c4.number_input("Max trees", 1, 20_000, wb.NUM_BOOST_ROUND),
-            "early_stopping_rounds": c5.number_input("Early stopping (rounds)", 1, 1_000, wb.EARLY_STOPPING),
+            "learning_rate": c1.number_input(fields["learning_rate"], 0.001, 1.0, d["learning_rate"], format="%.3f"),
+            "num_leaves": c2.number_input(fields["num_leaves"], 2, 4096, d["num_leaves"]),
+            "min_data_in_leaf": c3.number_input(fields["min_data_in_leaf"], 1, 100_000, d["min_data_in_leaf"]),
+            "num_boost_round": c4.number_input(fields["num_boost_round"], 1, 20_000, wb.NUM_BOOST_ROUND),
+            "early_stopping_rounds": c5.number_input(fields["early_stopping_rounds"], 1, 1_000, wb.EARLY_STOPPING),
         }
         more = st.text_area("More settings, one NAME=VALUE a line", key="more_params", height=80,
                             placeholder="bagging_fraction=0.8\nbagging_freq=1",
@@ -110,11 +118,13 @@ if submitted:
 
     try:
         if more.strip():
-            extra = wb.parse_settings(more.splitlines())
-            twice = sorted(set(extra) & set(settings))
-            if twice:
-                raise WorkbenchError(f"{', '.join(twice)}: set {'it' if len(twice) == 1 else 'them'} in the "
-                                     "fields above, not again under 'More settings'.")
+            given = wb.parse_settings(more.splitlines())
+            extra = wb.check_params(given)  # under LightGBM's own names: eta is learning_rate
+            for (typed, _), name in zip(given.items(), extra):
+                if name in fields:
+                    also = f" ({name})" if typed != name else ""
+                    raise WorkbenchError(f"'{typed}'{also} is the field '{fields[name]}' above: set it there, "
+                                         "not again under 'More settings'.")
             settings.update(extra)
         spec = wb.TrainSpec(dataset, target, task=task, seed=int(seed), drop=tuple(drop), params=settings,
                             split=split_kind if split_kind == "random" else f"{split_kind}:{split_col}",

@@ -327,10 +327,11 @@ def test_the_train_page_refuses_a_wrong_run_with_a_message(census):
     train.click().run()
     assert not at.exception
     assert "Unknown LightGBM setting 'learning_rat' (did you mean learning_rate?)" in at.error[0].value
-    at.text_area(key="more_params").set_value("num_leaves=15")
+    at.text_area(key="more_params").set_value("eta=0.3")
     [train] = [b for b in at.button if b.label == "Train"]
     train.click().run()
-    assert "num_leaves: set it in the fields above" in at.error[0].value
+    assert at.error[0].value == ("'eta' (learning_rate) is the field 'Learning rate' above: set it there, "
+                                 "not again under 'More settings'.")
     at.selectbox(key="split|census").set_value("column")
     at.selectbox(key="split_column|census").set_value("split")
     at.selectbox(key="target|census").set_value("split")
@@ -340,3 +341,37 @@ def test_the_train_page_refuses_a_wrong_run_with_a_message(census):
     train.click().run()
     assert "Target 'split' is also the split column" in at.error[0].value
     assert not runs.list_runs(census)
+
+
+def test_ordinary_use_never_says_a_link_carried_something(census):
+    from workbench.store import build
+    build.build(census, "census_few", "SELECT age, workclass, split FROM adult")
+    at = page("pages/train.py", dataset="census")
+    [train] = [b for b in at.button if b.label == "Train"]
+    train.click().run()  # writes target=income, run=... into the URL
+    assert_clean(at)
+    at.selectbox(key="dataset").set_value("census_few").run()  # which has no income column
+    assert_clean(at)
+    assert not at.toast, [t.value for t in at.toast]
+    assert at.query_params["dataset"] == "census_few"
+    binary = at.query_params["run"]
+    regression = wb.train(census, wb.TrainSpec("census", "hours", task="regression")).run_id
+    at = page("pages/analysis.py", run=binary, by="workclass", metric="roc_auc")
+    assert_clean(at)
+    at.selectbox(key="run").set_value(regression).run()  # no ROC AUC for a regression run
+    assert_clean(at)
+    assert not at.toast, [t.value for t in at.toast]
+
+
+def test_a_chosen_slice_survives_another_order_and_its_page_is_in_the_url(on_demo):
+    run = runs.list_runs(on_demo)[-1]
+    table = wb.breakdown(run, ["temp"], bins=4)
+    where = table.slices["where"][0]
+    at = page("pages/analysis.py", run=run.run_id, by="temp", bins="4", slice=where, slice_page="2")
+    assert_clean(at)
+    heading = at.subheader[0].value
+    captions = [c.value for c in at.caption if "holdout rows, worst errors" in c.value]
+    assert captions and captions[0].startswith("rows 201–400 of the slice's")
+    at.selectbox(key="order").set_value("worst").run()
+    assert_clean(at)
+    assert at.subheader[0].value == heading and at.query_params["slice"] == where

@@ -299,7 +299,9 @@ def test_text_columns_come_worst_first_unless_asked(trained):
 
 def test_a_binary_breakdown_names_its_positive_class(trained):
     _, binary = trained["binary"]
-    assert slices.breakdown(binary, ["c0"]).to_dict()["positive_class"] == str(binary.record.positive_class)
+    # as run.json has it (True, not 'True'), so `slices --json` and `runs --json` agree
+    positive = slices.breakdown(binary, ["c0"]).to_dict()["positive_class"]
+    assert positive == binary.record.positive_class and type(positive) is type(binary.record.positive_class)
     _, regression = trained["regression"]
     assert slices.breakdown(regression, ["c0"]).positive_class is None
 
@@ -337,3 +339,11 @@ def test_a_slice_exports_all_its_rows(trained, fmt, tmp_path):
     assert sorted(got["_row"].to_list()) == sorted(want["_row"].to_list())
     with pytest.raises(WorkbenchError, match="Unknown format 'xlsx'"):
         slices.export_rows(run, "c0 = 'b'", "xlsx")
+    assert not list(run.workspace.exports_dir.iterdir())  # nothing left behind
+
+
+def test_an_export_that_fails_is_a_message_and_leaves_nothing(trained):
+    _, run = trained["binary"]
+    with pytest.raises(WorkbenchError, match=r"^Cannot export rows: .*"):
+        slices.export_rows(run, "CAST(c0 AS INTEGER) > 0")  # fails only as the rows are read
+    assert not list(run.workspace.exports_dir.iterdir())

@@ -172,18 +172,23 @@ def grid_cell(table, row: int):
     return table.locator(f"tbody tr[aria-rowindex='{row + 2}'] td[role='gridcell']").first
 
 
-ROW_PX, HEADER_PX = 35, 38  # a st.dataframe's row and header heights at the default row height
-
-
 def select_row(table, row: int) -> None:
     """Select data row ``row`` of a ``st.dataframe`` with single-row selection, as a reader does:
     a click on the row's box in the selection column, then wait until the grid marks the row
-    selected. The grid draws on a canvas, so the box's place comes from the row heights; the
-    row must be among the rows in view (the first ten or so)."""
+    selected.
+
+    The grid draws on a canvas, so the click's place comes from the grid itself: its canvas
+    holds the header and the rows in view in about equal bands, and its accessible table lists
+    the rows in view. Selecting from the keyboard (focus a cell, Shift+Space) is not used: once a
+    chart on the page has been clicked, the grid no longer takes focus from its cells. The row
+    must be among those in view (the first ten or so)."""
     table.scroll_into_view_if_needed()
     expect(grid_cell(table, row)).to_have_count(1)  # the row is drawn
-    box = table.bounding_box()
-    table.page.mouse.click(box["x"] + 16, box["y"] + HEADER_PX + ROW_PX * row + ROW_PX / 2)
+    bands = table.locator("tbody tr").count() + 1  # the rows in view and the header
+    canvas = table.locator("canvas").first.bounding_box()
+    band = canvas["height"] / bands
+    first_column = min(band, canvas["width"] / 20)  # the selection column: about a row's height wide
+    table.page.mouse.click(canvas["x"] + first_column / 2, canvas["y"] + band * (row + 1.5))
     expect(table.locator(f"tbody tr[aria-rowindex='{row + 2}']")).to_have_attribute("aria-selected", "true")
 
 

@@ -8,8 +8,9 @@ sums cannot give, takes two sorts in numpy instead (``_auc_groups``). Columns ar
 """
 from __future__ import annotations
 
-import io
+import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -17,7 +18,8 @@ import pyarrow.parquet as pq
 
 from workbench import stats
 from workbench.analysis.binning import Binning, column_binning
-from workbench.engine import fetch_row, is_numeric_type, is_ordered_type, limits, parse_condition, sql_literal
+from workbench.engine import (fetch_row, is_numeric_type, is_ordered_type, limits, parse_condition, quote,
+                              sql_literal)
 from workbench.errors import WorkbenchError
 from workbench.store.runs import Run
 
@@ -66,7 +68,7 @@ class SliceTable:
     slices: pl.DataFrame
     binnings: tuple[Binning, ...]
     order: str = "worst"
-    positive_class: str | None = None
+    positive_class: Any = None
 
     def to_dict(self) -> dict:
         rows = [{"filters": {c: r[c] for c in self.by}, "n": r["n"], "share": r["share"],
@@ -152,7 +154,7 @@ def breakdown(run: Run, by: list[str] | tuple[str, ...], *, metric: str | None =
         table = table.sort(["value", "_natural"], descending=[higher is False, False], nulls_last=True)
     cols = [*by, "n", "share", "value", "ci_low", "ci_high", "rest_value", "diff", "p_value",
             "q_value", "significant", "where"]
-    positive = str(run.record.positive_class) if task == "binary" else None
+    positive = run.record.positive_class if task == "binary" else None
     return SliceTable(run.run_id, metric, higher, by, overall, table.select(cols), binnings, order, positive)
 
 
@@ -269,27 +271,29 @@ def slice_rows(run: Run, where: str | None, *, limit: int = 200, offset: int = 0
 
 def export_rows(run: Run, where: str | None, fmt: str = "parquet") -> bytes:
     """All of a slice's holdout rows as a parquet or CSV file, worst errors first, with the
-    columns in :func:`slice_rows`'s order."""
+    columns in :func:`slice_rows`'s order. DuckDB writes the file (into the workspace's own
+    temporary folder, under the query's time and memory limits); its bytes are returned."""
     if fmt not in EXPORT_FORMATS:
         raise WorkbenchError(f"Unknown format {fmt!r}; choose one of: {', '.join(EXPORT_FORMATS)}.")
-    con = run.workspace.cursor()
+    ws = run.workspace
+    con = ws.cursor()
     src = f"read_parquet({sql_literal(str(run.predictions))})"
     cond = f"WHERE {parse_condition(where)}" if where else ""
+    names = pq.read_schema(run.predictions).names
+    first = [c for c in FIRST_COLUMNS if c in names]
+    columns = ", ".join(quote(c) for c in first + [c for c in names if c not in first])
+    out = ws.exports_dir / f"{run.run_id}-{secrets.token_hex(8)}.{fmt}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
     try:
         with limits(con):
-            table = con.sql(f"SELECT * FROM {src} {cond} ORDER BY _loss DESC, _row").arrow()
+            con.execute(f"COPY (SELECT {columns} FROM {src} {cond} ORDER BY _loss DESC, _row) "
+                        f"TO {sql_literal(str(out))} ({options})")
+        return out.read_bytes()
     except WorkbenchError as e:
         raise WorkbenchError(f"Cannot export rows: {e}") from None
-    if hasattr(table, "read_all"):  # a record batch reader in newer DuckDB
-        table = table.read_all()
-    first = [c for c in FIRST_COLUMNS if c in table.column_names]
-    table = table.select(first + [c for c in table.column_names if c not in first])
-    out = io.BytesIO()
-    if fmt == "parquet":
-        pq.write_table(table, out)
-    else:
-        pl.from_arrow(table).write_csv(out)
-    return out.getvalue()
+    finally:
+        out.unlink(missing_ok=True)
 
 
 INSIDE = "slice:this slice"

@@ -70,6 +70,11 @@ class Workspace:
     def slices_dir(self) -> Path:
         return self.artifacts / "slices"
 
+    @property
+    def exports_dir(self) -> Path:
+        """Files written for a download, each removed once read."""
+        return self.artifacts / "exports"
+
     def cursor(self, *, ordered: bool = True) -> duckdb.DuckDBPyConnection:
         """A fresh cursor on this workspace's sandboxed DuckDB database (no views; see
         :func:`workbench.store.views.connect` for one with every table and dataset)."""
