@@ -37,7 +37,8 @@ CASES = [
     ("a time split on text", lambda ws: splits.make_split(
         pl.DataFrame({"when": ["2024-01-01"] * 50, "y": [0, 1] * 25}), "time:when", np.array([0, 1] * 25),
         "binary", numeric_time=True),
-     splits.NOT_TIME.format(column="when", type="VARCHAR", sql='"when"')),
+     "Split column 'when' is VARCHAR, not a date or timestamp; a time split needs one: choose another column, "
+     "or make one in the dataset's SQL (for text holding dates, e.g. CAST(\"when\" AS DATE))."),
     ("no row marked test", lambda ws: splits.make_split(
         pl.DataFrame({"f": ["train"] * 50, "y": [0, 1] * 25}), "column:f", np.array([0, 1] * 25), "binary"),
      splits.NO_TEST.format(column="f")),
