@@ -97,12 +97,12 @@ def _unknown_in_link(key: str, value: str, shown: Any) -> None:
                  icon=":material/link_off:", duration="long")
 
 
-def int_param(key: str, default: int, low: int, high: int) -> int:
-    """An integer from the URL within [low, high], else ``default`` (with a notice when the URL
-    carried something else)."""
+def number_param(key: str, default: float, low: float, high: float, kind: type = int) -> Any:
+    """A number of ``kind`` (int or float) from the URL within [low, high], else ``default``
+    (with a notice when the URL carried something else)."""
     raw = param(key, default)
     try:
-        value = int(raw)
+        value = kind(raw)
     except (TypeError, ValueError):
         value = None
     if value is None or not low <= value <= high:
@@ -110,21 +110,14 @@ def int_param(key: str, default: int, low: int, high: int) -> int:
             _unknown_in_link(key, raw, default)
         return default
     return value
+
+
+def int_param(key: str, default: int, low: int, high: int) -> int:
+    return number_param(key, default, low, high, int)
 
 
 def float_param(key: str, default: float, low: float, high: float) -> float:
-    """A number from the URL within [low, high], else ``default`` (with a notice when the URL
-    carried something else)."""
-    raw = param(key, default)
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        value = None
-    if value is None or not low <= value <= high:
-        if _linked(key):
-            _unknown_in_link(key, raw, default)
-        return default
-    return value
+    return number_param(key, default, low, high, float)
 
 
 def selection_key(family: str, source: str, view: Any) -> str:
