@@ -347,3 +347,38 @@ def test_an_export_that_fails_is_a_message_and_leaves_nothing(trained):
     with pytest.raises(WorkbenchError, match=r"^Cannot export rows: .*"):
         slices.export_rows(run, "CAST(c0 AS INTEGER) > 0")  # fails only as the rows are read
     assert not list(run.workspace.exports_dir.iterdir())
+
+
+def test_the_whole_holdouts_auc_interval_is_delong_as_on_the_train_page(trained):
+    _, run = trained["binary"]
+    table = slices.breakdown(run, ["c0"], metric="roc_auc")
+    frame = pl.read_parquet(run.predictions)
+    y = (frame["_label"] == run.record.positive_class).cast(pl.Int8).to_numpy()
+    from workbench import stats
+    np.testing.assert_allclose(table.overall["ci"], stats.delong_interval(y, frame["_score"].to_numpy()), rtol=1e-12)
+    np.testing.assert_allclose(table.overall["ci"], run.metrics["lightgbm"]["roc_auc_ci"], rtol=1e-12)
+
+
+def test_a_slice_with_few_of_a_class_gets_no_auc_interval_or_test(trained, tmp_path):
+    _, run = trained["binary"]
+    folder = tmp_path / ".workbench" / "runs" / run.run_id  # a copy in another workspace
+    folder.mkdir(parents=True)
+    copy = runs.Run(folder, run.record)
+    frame = pl.read_parquet(run.predictions)
+    y = frame["_label"] == run.record.positive_class
+    # three rows the model ranks perfectly (AUC exactly 1): Hanley-McNeil's standard error is 0 there
+    best_pos = frame.with_row_index("i").filter(y).sort("_score", descending=True)["i"][:2].to_list()
+    worst_neg = frame.with_row_index("i").filter(~y).sort("_score")["i"][:1].to_list()
+    tiny = np.full(frame.height, "rest", dtype=object)
+    tiny[best_pos + worst_neg] = "tiny"
+    # and a slice of mixed scores with enough of each class
+    middle = frame.with_row_index("i").with_columns(y=y).sort("_score")[frame.height // 2 - 40: frame.height // 2 + 40]
+    assert middle["y"].sum() >= 10 and (~middle["y"]).sum() >= 10
+    tiny[middle["i"].to_list()] = "ten_each"
+    frame.with_columns(tiny=pl.Series(tiny, dtype=pl.String)).write_parquet(copy.predictions)
+    table = slices.breakdown(copy, ["tiny"], metric="roc_auc").slices
+    row = table.filter(pl.col("tiny") == "tiny").row(0, named=True)
+    assert row["value"] == 1.0 and row["n"] == 3
+    assert row["ci_low"] is None and row["ci_high"] is None and row["p_value"] is None and not row["significant"]
+    ten = table.filter(pl.col("tiny") == "ten_each").row(0, named=True)
+    assert 0 < ten["value"] < 1 and ten["p_value"] is not None and ten["ci_low"] < ten["value"] < ten["ci_high"]

@@ -271,20 +271,23 @@ def _group_aucs(d: Grouped):
     return {k: np.array(v, float) for k, v in cols.items()}
 
 
-def _aucs_ours(alternative):
+def _aucs_ours(alternative, min_class=0):
     def ours(d):
         a = _group_aucs(d)
         return _fields(stats.aucs_vs_rest(a["auc"], a["pos"], a["neg"], a["rest_auc"], a["rest_pos"],
-                                          a["rest_neg"], alternative=alternative))
+                                          a["rest_neg"], alternative=alternative, min_class=min_class))
     return ours
 
 
-def _aucs_oracle(alternative):
+def _aucs_oracle(alternative, min_class=0):
+    """Hanley-McNeil from the paper; no interval or test for a group with fewer than
+    ``min_class`` of either class or an AUC of exactly 0 or 1 (a zero standard error)."""
     def oracle(d):
         a, rows = _group_aucs(d), []
         for i in range(d.groups):
             auc, rest = a["auc"][i], a["rest_auc"][i]
-            if np.isnan(auc) or np.isnan(rest):
+            few = min(a["pos"][i], a["neg"][i]) < min_class
+            if np.isnan(auc) or np.isnan(rest) or auc in (0.0, 1.0) or few:
                 rows.append((auc, NAN, NAN, rest, NAN))
                 continue
             se = _hm_se_paper(auc, a["pos"][i], a["neg"][i])
@@ -407,6 +410,7 @@ REGISTRY: list[Entry] = [
     Entry("means_vs_rest[greater]", _means_ours("greater"), _means_oracle("greater"), REAL_ROWS, rtol=1e-6),
     Entry("aucs_vs_rest", _aucs_ours("two-sided"), _aucs_oracle("two-sided"), SCORED_ROWS),
     Entry("aucs_vs_rest[greater]", _aucs_ours("greater"), _aucs_oracle("larger"), SCORED_ROWS),
+    Entry("aucs_vs_rest[min_class]", _aucs_ours("two-sided", 10), _aucs_oracle("two-sided", 10), SCORED_ROWS),
     Entry("hanley_mcneil_se",
           lambda c: {"se": stats.hanley_mcneil_se(*c)},
           lambda c: {"se": _hm_monte_carlo(*c)},
@@ -546,11 +550,14 @@ def test_integer_counts_and_sums_give_the_float_result():
     np.testing.assert_allclose(stats.hanley_mcneil_se(0.7, n, n), stats.hanley_mcneil_se(0.7, f[0], f[0]), rtol=1e-12)
 
 
-def test_perfect_aucs_are_tested_silently():
-    """A slice (and the rest) can separate perfectly: AUC 1 with a standard error of 0."""
-    g = stats.aucs_vs_rest([1.0, 1.0, 0.0], [5, 5, 5], [5, 5, 5], [1.0, 0.0, 0.0], [50] * 3, [50] * 3)
-    assert not g.p_value[0] < 0.05 and g.p_value[1] == 0 and not g.p_value[2] < 0.05
-    assert g.ci_low.tolist() == [1, 1, 0] and g.ci_high.tolist() == [1, 1, 0]
+def test_perfect_or_small_aucs_get_no_interval_and_no_test():
+    """A slice can separate perfectly (AUC 0 or 1, a standard error of 0) or hold a handful of one
+    class: a zero-width interval and a p near 0 there were false alarms (issue 10)."""
+    g = stats.aucs_vs_rest([1.0, 1.0, 0.0, 0.8, 0.8], [50, 50, 50, 9, 40], [50, 50, 50, 40, 10],
+                           [1.0, 0.0, 0.5, 0.5, 0.5], [500] * 5, [500] * 5)
+    assert np.isnan(g.p_value[:4]).all() and np.isnan(g.ci_low[:4]).all() and np.isnan(g.ci_high[:4]).all()
+    assert 0 < g.ci_low[4] < 0.8 < g.ci_high[4] < 1 and 0 < g.p_value[4] < 1
+    assert g.value.tolist() == [1.0, 1.0, 0.0, 0.8, 0.8]  # the AUC itself is still shown
 
 
 def test_bh_qvalues_take_none_as_untested():

@@ -121,8 +121,9 @@ def breakdown(run: Run, by: list[str] | tuple[str, ...], *, metric: str | None =
     y = f"(_label = {sql_literal(run.record.positive_class)})::INT" if task == "binary" else None
     try:
         with limits(con):
+            overall_var = None
             if kind == "auc":
-                agg = _auc_groups(con, src, key_sql, keys, y)
+                agg, overall_var = _auc_groups(con, src, key_sql, keys, y)
             else:
                 agg = con.sql(
                     f"SELECT {', '.join(keys)}, count(*)::BIGINT AS n, sum(x)::DOUBLE AS sx, "
@@ -140,7 +141,7 @@ def breakdown(run: Run, by: list[str] | tuple[str, ...], *, metric: str | None =
     place[rank] = np.arange(len(key_rows))
     agg = agg.with_columns(*(b.label_keys(agg[k]).alias(k) for b, k in zip(binnings, keys)),
                            pl.Series("where", where, dtype=pl.String), pl.Series("_natural", place))
-    table, overall = _statistics(agg, kind, keys, extra=("_natural",))
+    table, overall = _statistics(agg, kind, keys, extra=("_natural",), overall_var=overall_var)
     table = table.rename(dict(zip(keys, by))).filter(pl.col("n") >= min_size)
     table = table.with_columns(q_value=pl.Series(stats.bh_qvalues(table["p_value"].fill_null(np.nan).to_numpy()),
                                                  dtype=pl.Float64))
@@ -174,9 +175,11 @@ def _natural(b: Binning, key, numeric: bool) -> tuple:
     return (0, 0.0, str(key))
 
 
-def _auc_groups(con, src: str, key_sql: str, keys: list[str], y: str) -> pl.DataFrame:
+def _auc_groups(con, src: str, key_sql: str, keys: list[str], y: str) -> tuple[pl.DataFrame, float]:
     """Per slice: rows, positives, concordant pairs within it, and the pairs it shares with the rest
-    of the holdout (ties count one half), so the rest's AUC is exact too.
+    of the holdout (ties count one half), so the rest's AUC is exact too; and DeLong's variance of
+    the whole holdout's AUC, from the same placements (each positive's share of negatives below
+    it, each negative's share of positives above it), as the Train page's interval has it.
 
     DuckDB numbers the slices; numpy does the rest with two sorts: by (slice, score) for midranks
     within slices, and by score for the pairs across them. 1.7x faster than the same sums as
@@ -204,13 +207,19 @@ def _auc_groups(con, src: str, key_sql: str, keys: list[str], y: str) -> pl.Data
     neg_below = (np.cumsum(q_at) - 0.5 * q_at)[level]
     pos_above = (y2.sum() - np.cumsum(p_at) + 0.5 * p_at)[level]
     first = np.unique(g, return_index=True)[1]
+    P, Q = y2.sum(), n - y2.sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        placements = (neg_below[y2 == 1] / Q, pos_above[y2 == 0] / P)
+        overall_var = (float(placements[0].var(ddof=1) / P + placements[1].var(ddof=1) / Q)
+                       if P >= 2 and Q >= 2 else np.nan)
     return f[first].select(keys).with_columns(
         n=pl.Series(size.astype(np.int64)), pos=pl.Series(pos), c_within=pl.Series(within),
         c_neg_side=pl.Series(np.bincount(g2, (1 - y2) * pos_above, n_groups)),
-        c_pos_side=pl.Series(np.bincount(g2, y2 * neg_below, n_groups)))
+        c_pos_side=pl.Series(np.bincount(g2, y2 * neg_below, n_groups))), overall_var
 
 
-def _statistics(agg: pl.DataFrame, kind: str, keys: list[str], extra: tuple[str, ...] = ()) -> tuple[pl.DataFrame, dict]:
+def _statistics(agg: pl.DataFrame, kind: str, keys: list[str], extra: tuple[str, ...] = (),
+                overall_var: float | None = None) -> tuple[pl.DataFrame, dict]:
     """Value, 95% interval, rest value and p-value for each slice, vectorized over slices."""
     n = agg["n"].to_numpy().astype(float)
     N = n.sum()
@@ -223,7 +232,7 @@ def _statistics(agg: pl.DataFrame, kind: str, keys: list[str], extra: tuple[str,
         with np.errstate(invalid="ignore", divide="ignore"):
             g = stats.aucs_vs_rest(c_within / (pos * neg), pos, neg, c_rest / ((P - pos) * (Q - neg)), P - pos, Q - neg)
         total = c_total / (P * Q)
-        tse = float(stats.hanley_mcneil_se(total, P, Q))
+        tse = float(np.sqrt(overall_var))  # DeLong, as the Train page's interval of the same AUC
         overall_ci = [max(0.0, total - stats.Z95 * tse), min(1.0, total + stats.Z95 * tse)]
     elif kind == "rate":
         sx = agg["sx"].to_numpy()

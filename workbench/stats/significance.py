@@ -71,13 +71,22 @@ def means_vs_rest(sx, sxx, n, total_sx: float, total_sxx: float, total_n: float,
     return GroupStats(value, low, high, rest, np.where((n > 1) & (rest_n > 1), p, np.nan))
 
 
+AUC_MIN_CLASS = 10  # a group's AUC gets an interval and a test only with this many of each class
+
+
 def aucs_vs_rest(auc, n_pos, n_neg, rest_auc, rest_pos, rest_neg, *,
-                 alternative: Alternative = "two-sided") -> GroupStats:
+                 alternative: Alternative = "two-sided", min_class: int = AUC_MIN_CLASS) -> GroupStats:
     """ROC AUC per group (Hanley-McNeil interval, clipped to [0, 1]) against the rest's AUC, by a
-    z-test on the difference of two independent AUCs."""
+    z-test on the difference of two independent AUCs.
+
+    A group with fewer than ``min_class`` positives or negatives, or whose AUC is exactly 0 or 1,
+    gets no interval and no test: the standard error is 0 at 0 and 1 (and small groups often land
+    there), so the interval and the test would claim a certainty the rows cannot give."""
     _check(alternative)
     auc, rest_auc = np.asarray(auc, float), np.asarray(rest_auc, float)
     se, rest_se = hanley_mcneil_se(auc, n_pos, n_neg), hanley_mcneil_se(rest_auc, rest_pos, rest_neg)
+    enough = (np.asarray(n_pos) >= min_class) & (np.asarray(n_neg) >= min_class) & (auc > 0) & (auc < 1)
+    se = np.where(enough, se, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = _p_from_z((auc - rest_auc) / np.sqrt(se ** 2 + rest_se ** 2), alternative)
     low, high = np.clip(auc - Z95 * se, 0, 1), np.clip(auc + Z95 * se, 0, 1)
