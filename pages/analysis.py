@@ -197,8 +197,10 @@ def problem_slices(run: wb.Run) -> None:
     st.caption(("rows, error, CI and lift count the half of the holdout the search ran on; 'other half' the rows it "
                 "did not see; a slice's rows below count the whole holdout. " if confirm else "")
                + "error: mean per-row error with 95% CI · lift: error over the rest · q: one-sided "
-               "test that the slice errs more than the rest, adjusted over every candidate evaluated"
-               + (" · confirmed: the same holds on the other half (q < 0.05)" if confirm else "")
+               f"test that the slice errs more than the rest, Benjamini-Hochberg over all "
+               f"{found.candidates_evaluated:,} candidates the search evaluated"
+               + (f" · confirmed: the same holds on the other half (q < 0.05, Benjamini-Hochberg over the "
+                  f"{found.slices.height} slices shown)" if confirm else "")
                + ". Select a row for its rows.")
     rows = picked.selection.rows if picked else []
     where = selected_where("found", view, found.slices, {"table": (table_key, rows[0] if rows else None)})

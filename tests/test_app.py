@@ -96,6 +96,7 @@ def test_a_link_reopens_the_same_view(on_demo):
     assert at.number_input(key="bins").value == 3
     value = where.split("'")[1]  # ("origin" = 'JFK') -> JFK
     assert at.subheader[0].value == f"Rows where origin = {value}"
+    assert any("q: Benjamini-Hochberg over the 3 slices shown" in c.value for c in at.caption)
     assert not at.toast
 
 
@@ -140,6 +141,10 @@ def test_find_problem_slices_on_the_demo(on_demo):
     assert summary and re.search(rf"found on a random half of the holdout \([\d,]+ of {holdout:,} rows\)", summary[0])
     [found] = [d.value for d in at.dataframe if "predicate" in d.value.columns]
     assert len(found) >= 1 and {"predicate", "size", "error", "q_value", "confirmed"} <= set(found.columns)
+    # which family each q-value is adjusted over, and how many tests that was
+    evaluated = int(re.search(r"([\d,]+) candidates evaluated", summary[0])[1].replace(",", ""))
+    assert any(f"Benjamini-Hochberg over all {evaluated:,} candidates the search evaluated" in c.value
+               and f"over the {len(found)} slices shown" in c.value for c in at.caption)
 
 
 def test_error_tree_on_the_demo(on_demo):
