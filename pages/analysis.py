@@ -270,8 +270,8 @@ def slices_view(run: wb.Run, table: wb.SliceTable, keys: tuple[str, ...], label:
                        "p_value": st.column_config.NumberColumn("p", format="%.2e"),
                        "q_value": st.column_config.NumberColumn("q (BH)", format="%.2e"),
                        "significant": st.column_config.CheckboxColumn("q < 0.05")})
-    st.caption("Click a bar or a table row to see the slice's rows. Intervals: Wilson for rates, t for means, "
-               "Hanley-McNeil for a slice's ROC AUC (none, and no test, with fewer than "
+    st.caption("Click a bar or a table row to see the slice's rows. Intervals: Wilson for rates, t for means "
+               f"(none, and no test, under {wb.MEAN_MIN_ROWS} rows), Hanley-McNeil for a slice's ROC AUC (none, and no test, with fewer than "
                f"{wb.AUC_MIN_CLASS} of either class or an AUC of exactly 0 or 1), DeLong for the whole holdout's; "
                f"p: slice vs the rest of the holdout; q: Benjamini-Hochberg over the {table.slices.height} slices shown.")
 

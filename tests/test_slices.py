@@ -382,3 +382,17 @@ def test_a_slice_with_few_of_a_class_gets_no_auc_interval_or_test(trained, tmp_p
     assert row["ci_low"] is None and row["ci_high"] is None and row["p_value"] is None and not row["significant"]
     ten = table.filter(pl.col("tiny") == "ten_each").row(0, named=True)
     assert 0 < ten["value"] < 1 and ten["p_value"] is not None and ten["ci_low"] < ten["value"] < ten["ci_high"]
+
+
+@pytest.mark.parametrize("task, metric", [("binary", "log_loss"), ("binary", "brier"), ("regression", "mae"),
+                                          ("regression", "rmse")])
+def test_a_mean_over_fewer_than_30_rows_gets_no_interval_or_test(trained, task, metric):
+    from workbench import stats
+    _, run = trained[task]
+    table = slices.breakdown(run, ["x0"], metric=metric, bins=40).slices  # about 20 rows a bin
+    small, big = table.filter(pl.col("n") < stats.MEAN_MIN_ROWS), table.filter(pl.col("n") >= stats.MEAN_MIN_ROWS)
+    assert small.height and small["ci_low"].null_count() == small.height and small["p_value"].null_count() == small.height
+    assert not small["significant"].any() and small["value"].null_count() == 0
+    table = slices.breakdown(run, ["c0"], metric=metric).slices
+    assert table["n"].min() >= stats.MEAN_MIN_ROWS and table["p_value"].null_count() == 0
+    assert (table["ci_low"] < table["ci_high"]).all()

@@ -235,8 +235,11 @@ def _rates_ours(alternative):
     return lambda d: _fields(stats.rates_vs_rest(d.sums(), d.n, d.y.sum(), len(d.y), alternative=alternative))
 
 
-def _means_oracle(alternative):
+def _means_oracle(alternative, min_rows=0):
+    """scipy's t interval and Welch test; none for a group of fewer than ``min_rows`` rows."""
     def one(rows, rest):
+        if len(rows) < min_rows:
+            return {"value": _mean(rows), "ci_low": NAN, "ci_high": NAN, "rest": _mean(rest), "p_value": NAN}
         lo, hi = _t_oracle(rows)
         p = sps.ttest_ind(rows, rest, equal_var=False, alternative=alternative).pvalue \
             if len(rows) > 1 and len(rest) > 1 else NAN
@@ -244,9 +247,9 @@ def _means_oracle(alternative):
     return lambda d: _per_group(d, one)
 
 
-def _means_ours(alternative):
+def _means_ours(alternative, min_rows=0):
     return lambda d: _fields(stats.means_vs_rest(d.sums(1), d.sums(2), d.n, d.y.sum(), (d.y ** 2).sum(), len(d.y),
-                                                 alternative=alternative))
+                                                 alternative=alternative, min_rows=min_rows))
 
 
 def _auc_or_nan(y, s) -> float:
@@ -408,6 +411,8 @@ REGISTRY: list[Entry] = [
           REAL_ROWS, rtol=1e-7),
     Entry("means_vs_rest", _means_ours("two-sided"), _means_oracle("two-sided"), REAL_ROWS, rtol=1e-6),
     Entry("means_vs_rest[greater]", _means_ours("greater"), _means_oracle("greater"), REAL_ROWS, rtol=1e-6),
+    Entry("means_vs_rest[min_rows]", _means_ours("two-sided", 30), _means_oracle("two-sided", 30), REAL_ROWS,
+          rtol=1e-6),
     Entry("aucs_vs_rest", _aucs_ours("two-sided"), _aucs_oracle("two-sided"), SCORED_ROWS),
     Entry("aucs_vs_rest[greater]", _aucs_ours("greater"), _aucs_oracle("larger"), SCORED_ROWS),
     Entry("aucs_vs_rest[min_class]", _aucs_ours("two-sided", 10), _aucs_oracle("two-sided", 10), SCORED_ROWS),

@@ -44,7 +44,7 @@ _HOME = {
     "TrainDefaults": "workbench.model.defaults", "suggest_training": "workbench.model.defaults",
     # statistics
     "METRICS": "workbench.stats.metrics", "comparison": "workbench.stats.metrics",
-    "AUC_MIN_CLASS": "workbench.stats.significance",
+    "AUC_MIN_CLASS": "workbench.stats.significance", "MEAN_MIN_ROWS": "workbench.stats.significance",
     # analyses
     "SLICE_METRICS": "workbench.analysis.slices", "SliceTable": "workbench.analysis.slices",
     "breakdown": "workbench.analysis.slices", "slice_rows": "workbench.analysis.slices",

@@ -240,7 +240,7 @@ def _statistics(agg: pl.DataFrame, kind: str, keys: list[str], extra: tuple[str,
         total, overall_ci = sx.sum() / N, stats.wilson_interval(sx.sum(), N)
     else:
         sx, sxx = agg["sx"].to_numpy(), agg["sxx"].to_numpy()
-        g = stats.means_vs_rest(sx, sxx, n, sx.sum(), sxx.sum(), N)
+        g = stats.means_vs_rest(sx, sxx, n, sx.sum(), sxx.sum(), N, min_rows=stats.MEAN_MIN_ROWS)
         total = sx.sum() / N
         overall_ci = stats.mean_interval(total, stats.sd_from_sums(sx.sum(), sxx.sum(), N), N)
     value, lo, hi, rest = g.value, g.ci_low, g.ci_high, g.rest
