@@ -247,3 +247,15 @@ def test_a_long_list_in_an_error_is_cut_to_its_first_items():
     assert first_line(error) == ("Binder Error: No function matches. Add explicit casts. Candidate functions: "
                                  "f(x TYPE0) -> TYPE0; f(x TYPE1) -> TYPE1; f(x TYPE2) -> TYPE2; f(x TYPE3) -> TYPE3; "
                                  "f(x TYPE4) -> TYPE4; (and 3 more)")
+
+
+def test_no_time_limit_thread_outlives_its_query(tiny_ws):
+    """A timer thread holding the connection at interpreter shutdown aborts the process
+    (duckdb/duckdb#13904): every one ends with its block."""
+    import threading
+    from workbench.engine import limits
+    con = tiny_ws.cursor()
+    for _ in range(50):
+        with limits(con):
+            con.execute("SELECT 42").fetchall()
+        assert not [t for t in threading.enumerate() if isinstance(t, threading.Timer) and t.is_alive()]

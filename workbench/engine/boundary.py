@@ -111,7 +111,11 @@ def limits(con: duckdb.DuckDBPyConnection, *, seconds: float | None = None) -> I
     except duckdb.Error as e:
         raise WorkbenchError(SQL_ERROR.format(detail=first_line(e))) from None
     finally:
+        # wait for the timer's thread to end: a thread still holding the connection when Python
+        # shuts down aborts the process (duckdb/duckdb#13904), which ended a CLI command with
+        # "terminate called ... exception not rethrown" after its work was done
         timer.cancel()
+        timer.join()
 
 
 def run_select(con: duckdb.DuckDBPyConnection, sql: str, use: Callable[[duckdb.DuckDBPyRelation], T], *,
