@@ -31,8 +31,7 @@ run_id = st.selectbox("Run", ids, index=ids.index(param("run", ids[0], ids)),
 run = all_runs[run_id]
 set_params(run=run_id)
 if run.task == "binary":
-    st.caption(f"Binary: rates, scores, ROC AUC and log loss are about the positive class "
-               f"`{run.record.positive_class}` of `{run.record.target}`; error rate counts wrong classes either way.")
+    st.caption(wb.text.positive_note(run))
 schema = pq.read_schema(run.predictions)
 conditions = wb.applicable_slices(ws, run)  # saved slices usable with this run, as slice:NAME columns
 columns = [f.name for f in schema if not f.name.startswith("_")] + list(conditions)
@@ -55,22 +54,22 @@ def rows_panel(run: wb.Run, where: str, view: str, family: str) -> None:
     """A slice's rows, a page at a time, worst errors first, and all of them as a download. The
     page is in the URL (``slice_page`` and the like); a link's page opens with the link's slice."""
     root = str(ws.root)
-    try:
-        _, count = slice_rows(root, run.run_id, where, 1)
-    except WorkbenchError as e:
-        st.error(str(e))
-        return
-    pages = max(1, math.ceil(count / ROWS_PAGE))
-    page = 1
-    if pages > 1:
-        start = int_param(f"{family}_page", 1, 1, pages) if linked_choice(family) == where else 1
-        page = int(st.number_input(f"Page (of {pages:,})", 1, pages, start, key=f"rows-page|{view}|{where}"))
-    set_params(**{f"{family}_page": page if page > 1 else None})
+    key = f"rows-page|{view}|{where}"
+    # the page the pager holds (or the link's), so one query gives the rows and the slice's size
+    page = st.session_state.get(key) or (int_param(f"{family}_page", 1, 1, 10 ** 9)
+                                         if linked_choice(family) == where else 1)
     try:
         rows, count = slice_rows(root, run.run_id, where, ROWS_PAGE, (page - 1) * ROWS_PAGE)
     except WorkbenchError as e:
         st.error(str(e))
         return
+    pages = max(1, math.ceil(count / ROWS_PAGE))
+    if page > pages:  # a link's page past the slice's end
+        page = 1
+        rows, count = slice_rows(root, run.run_id, where, ROWS_PAGE, 0)
+    if pages > 1:
+        page = int(st.number_input(f"Page (of {pages:,})", 1, pages, page, key=key))
+    set_params(**{f"{family}_page": page if page > 1 else None})
     first = (page - 1) * ROWS_PAGE
     shown = f"rows {first + 1:,}–{first + rows.height:,}" if rows.height else "no rows"
     st.caption(f"{shown} of the slice's {count:,} holdout rows, worst errors (highest loss) first")
@@ -170,9 +169,7 @@ def problem_slices(run: wb.Run) -> None:
     except WorkbenchError as e:
         st.error(str(e))
         return
-    holdout = run.record.split.n_holdout
-    searched_on = (f"a random half of the holdout ({found.n:,} of {holdout:,} rows)" if confirm
-                   else f"the whole holdout ({found.n:,} rows)")
+    searched_on = wb.text.searched_rows(found, run.record.split.n_holdout)
     st.markdown(f"**{found.slices.height} slices** found on {searched_on} (mean {error} {found.mean_error:.4g}); "
                 f"{found.candidates_evaluated:,} candidates evaluated in {found.seconds:.1f} s.")
     if found.slices.is_empty():

@@ -238,6 +238,7 @@ def test_slices_order_and_a_search_says_which_rows_it_counted(tmp_path):
     bad = cli("slices", run["run_id"], "--by", "x0", "--order", "best", ws=ws)
     assert bad.returncode == 2 and "invalid choice: 'best'" in bad.stderr
     head = cli("discover", run["run_id"], "--k", "2", "--min-support", "10", "--confirm", ws=ws).stdout.splitlines()[0]
-    assert " found on a random half of the holdout, " in head and "count that half" in head
+    assert f" found on a random half of the holdout (" in head and f" of {run['n_holdout']:,} rows); " in head
+    assert "count that half" in head
     head = cli("discover", run["run_id"], "--k", "2", "--min-support", "10", ws=ws).stdout.splitlines()[0]
-    assert f" found on {run['n_holdout']:,} holdout rows " in head
+    assert f" found on the whole holdout ({run['n_holdout']:,} rows) " in head

@@ -25,6 +25,13 @@ ORACLE = {
 }
 
 
+def _elsewhere(run: runs.Run, root) -> runs.Run:
+    """The same run record in another workspace under ``root``, whose predictions a test writes."""
+    folder = root / ".workbench" / "runs" / run.run_id
+    folder.mkdir(parents=True)
+    return runs.Run(folder, run.record)
+
+
 def _cases():
     for task, names in slices.SLICE_METRICS.items():
         for metric in names:
@@ -95,9 +102,7 @@ def test_nulls_are_a_slice_of_their_own(trained):
 
 def test_row_order_does_not_change_any_result(trained, tmp_path):
     _, run = trained["binary"]
-    folder = tmp_path / ".workbench" / "runs" / run.run_id  # a run of another workspace
-    folder.mkdir(parents=True)
-    shuffled = runs.Run(folder, run.record)
+    shuffled = _elsewhere(run, tmp_path)
     frame = pl.read_parquet(run.predictions)
     frame.sample(fraction=1.0, shuffle=True, seed=5).write_parquet(shuffled.predictions)
     for metric in ("error_rate", "log_loss", "roc_auc"):
@@ -276,9 +281,7 @@ def test_numeric_bins_come_in_their_natural_order_with_missing_last(tmp_path):
 
 def test_numbers_by_value_sort_as_numbers(trained, tmp_path):
     _, run = trained["regression"]
-    folder = tmp_path / ".workbench" / "runs" / run.run_id  # a copy in another workspace
-    folder.mkdir(parents=True)
-    copy = runs.Run(folder, run.record)
+    copy = _elsewhere(run, tmp_path)
     frame = pl.read_parquet(run.predictions).with_columns(k=(pl.col("_row") % 12).cast(pl.Int64))
     frame.write_parquet(copy.predictions)  # a column of 12 whole numbers: by value at 20 bins
     table = slices.breakdown(copy, ["k"], bins=20, metric="mae")
@@ -361,9 +364,7 @@ def test_the_whole_holdouts_auc_interval_is_delong_as_on_the_train_page(trained)
 
 def test_a_slice_with_few_of_a_class_gets_no_auc_interval_or_test(trained, tmp_path):
     _, run = trained["binary"]
-    folder = tmp_path / ".workbench" / "runs" / run.run_id  # a copy in another workspace
-    folder.mkdir(parents=True)
-    copy = runs.Run(folder, run.record)
+    copy = _elsewhere(run, tmp_path)
     frame = pl.read_parquet(run.predictions)
     y = frame["_label"] == run.record.positive_class
     # three rows the model ranks perfectly (AUC exactly 1): Hanley-McNeil's standard error is 0 there

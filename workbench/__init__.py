@@ -54,11 +54,11 @@ _HOME = {
     "ErrorTree": "workbench.analysis.errortree", "error_tree": "workbench.analysis.errortree",
     "Diagnostics": "workbench.analysis.diagnostics", "diagnostics": "workbench.analysis.diagnostics",
     # rendering
-    "charts": "workbench.render.charts",
+    "charts": "workbench.render.charts", "text": "workbench.render.text",
 }
 # public names that differ from the name in their module
 _ALIAS = {"save_slice": "save", "applicable_slices": "applicable", "suggest_training": "suggest"}
-_MODULES = {"demo", "charts"}
+_MODULES = {"demo", "charts", "text"}
 
 __all__ = sorted(_HOME)
 

@@ -99,13 +99,32 @@ def saved_text(s: SavedSlice) -> str:
     return f"saved {s.name}: use --by {s.column} in slices"
 
 
+def searched_rows(d: Discovery, holdout: int | None = None) -> str:
+    """Which rows a search ran on, for the app's summary and the CLI's: 'a random half of the
+    holdout (4,432 of 9,011 rows)' with confirmation, else 'the whole holdout (9,011 rows)'."""
+    if not d.params.get("confirm"):
+        return f"the whole holdout ({d.n:,} rows)"
+    of = f" of {holdout:,}" if holdout else ""
+    return f"a random half of the holdout ({d.n:,}{of} rows)"
+
+
+def positive_note(run: Run) -> str:
+    """What a binary run's rates and scores are about, in words (empty for other tasks)."""
+    if run.task != "binary":
+        return ""
+    r = run.record
+    return (f"Binary: rates, scores, ROC AUC and log loss are about the positive class `{r.positive_class}` of "
+            f"`{r.target}`; error rate counts wrong classes either way.")
+
+
 def discovery_text(d: Discovery, run: Run | None = None) -> str:
     confirm = bool(d.params.get("confirm"))
     rows = [{"slice": r["predicate"], "size": r["size"], "error": r["error"], "lift": r["lift"],
              "q": r["q_value"], **({"confirmed": r["confirmed"]} if confirm else {})}
             for r in d.slices.to_dicts()]
-    searched = (f"a random half of the holdout, {d.n:,} rows (size, error and lift count that half; "
-                "confirmed: tested on the other half)" if confirm else f"{d.n:,} holdout rows")
+    searched = searched_rows(d, run.record.split.n_holdout if run is not None else None)
+    if confirm:
+        searched += "; size, error and lift count that half; confirmed: tested on the other half"
     head = (f"{len(rows)} slices found on {searched} (mean {d.error} {d.mean_error:.4g}"
             f"{_about_positive(positive_class(d, run))}); "
             f"{d.candidates_evaluated:,} candidates evaluated in {d.seconds:.1f} s")
