@@ -29,6 +29,7 @@ from scipy import special
 from scipy import stats as sps
 from sklearn import metrics as skm
 from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 from statsmodels.stats.weightstats import DescrStatsW, _zstat_generic2
 
@@ -132,6 +133,19 @@ REAL_ROWS = {
 }
 
 
+POSITIVE_ROWS = {  # values >= 0, as per-row losses
+    "skewed, large n": REAL_ROWS["skewed, large n"],
+    "ties and zeros": REAL_ROWS["ties"],
+    "small groups": _grouped([1, 2, 3, 10, 80], lambda rng, g: rng.exponential(1 + g, len(g)), 19),
+    "a constant group, all zero": _grouped([30, 200], lambda rng, g: np.where(g == 0, 0.0, rng.exponential(1, len(g))), 20),
+}
+UNIT_ROWS = {  # values in [0, 1], as scores or Brier scores
+    "scores near 0": _grouped([12, 40, 3000], lambda rng, g: rng.beta(0.5, 5 + g, len(g)), 25),
+    "0s and 1s": BINARY_ROWS["k=0 and k=n"],
+    "squared errors": _grouped([35, 500], lambda rng, g: rng.beta(1, 3, len(g)) ** 2, 26),
+}
+
+
 def _scored(sizes, shift, seed, *, decimals=None, all_positive=None) -> Grouped:
     rng = np.random.default_rng(seed)
     g = np.repeat(np.arange(len(sizes)), sizes)
@@ -151,6 +165,8 @@ SCORED_ROWS = {
     "a one-class group": _scored([12, 200, 90], [1.0, 1.0, 0.3], 23, all_positive=0),
     "small": _scored([6, 9, 14], [3.0, -1.0, 0.5], 24),
 }
+
+ONE_GROUP = _scored([120], [1.0], 27)
 
 # Whole datasets for DeLong: (y, score)
 SCORES = {name: (d.y, d.score) for name, d in SCORED_ROWS.items()} | {
@@ -212,8 +228,21 @@ def _wilson_oracle(k, n) -> tuple[float, float]:
     return proportion_confint(k, n, alpha=0.05, method="wilson") if n > 0 else (NAN, NAN)
 
 
-def _t_oracle(rows) -> tuple[float, float]:
-    return DescrStatsW(rows).tconfint_mean(alpha=0.05) if len(rows) > 1 else (NAN, NAN)
+def _t_oracle(rows, bounds=None) -> tuple[float, float]:
+    """statsmodels' t interval; for values in [0, 1] or >= 0, the t interval of logit(mean) or
+    log(mean) with the delta method's standard error (se / (m (1 - m)), se / m), mapped back."""
+    if len(rows) < 2:
+        return (NAN, NAN)
+    if bounds is None:
+        return DescrStatsW(rows).tconfint_mean(alpha=0.05)
+    d = DescrStatsW(rows)
+    m, se = d.mean, d.std_mean
+    if se == 0 or m <= 0 or (bounds == "unit" and m >= 1):
+        return (NAN, NAN)
+    if bounds == "positive":
+        return tuple(math.exp(x) for x in sps.t.interval(0.95, len(rows) - 1, loc=math.log(m), scale=se / m))
+    return tuple(special.expit(x) for x in sps.t.interval(0.95, len(rows) - 1, loc=special.logit(m),
+                                                          scale=se / (m * (1 - m))))
 
 
 def _mean(rows) -> float:
@@ -235,21 +264,21 @@ def _rates_ours(alternative):
     return lambda d: _fields(stats.rates_vs_rest(d.sums(), d.n, d.y.sum(), len(d.y), alternative=alternative))
 
 
-def _means_oracle(alternative, min_rows=0):
+def _means_oracle(alternative, min_rows=0, bounds=None):
     """scipy's t interval and Welch test; none for a group of fewer than ``min_rows`` rows."""
     def one(rows, rest):
         if len(rows) < min_rows:
             return {"value": _mean(rows), "ci_low": NAN, "ci_high": NAN, "rest": _mean(rest), "p_value": NAN}
-        lo, hi = _t_oracle(rows)
+        lo, hi = _t_oracle(rows, bounds)
         p = sps.ttest_ind(rows, rest, equal_var=False, alternative=alternative).pvalue \
             if len(rows) > 1 and len(rest) > 1 else NAN
         return {"value": _mean(rows), "ci_low": lo, "ci_high": hi, "rest": _mean(rest), "p_value": p}
     return lambda d: _per_group(d, one)
 
 
-def _means_ours(alternative, min_rows=0):
+def _means_ours(alternative, min_rows=0, bounds=None):
     return lambda d: _fields(stats.means_vs_rest(d.sums(1), d.sums(2), d.n, d.y.sum(), (d.y ** 2).sum(), len(d.y),
-                                                 alternative=alternative, min_rows=min_rows))
+                                                 alternative=alternative, min_rows=min_rows, bounds=bounds))
 
 
 def _auc_or_nan(y, s) -> float:
@@ -263,41 +292,64 @@ def _hm_se_paper(a, n_a, n_n) -> float:
 
 
 def _group_aucs(d: Grouped):
-    """Per group: its AUC and class counts, and the rest's, from the raw rows."""
-    cols = {k: [] for k in ("auc", "pos", "neg", "rest_auc", "rest_pos", "rest_neg")}
+    """Per group: its AUC, DeLong variance and class counts, and the rest's, each from its own rows
+    by the pairwise definition (no ranks, no sums over the holdout)."""
+    cols = {k: [] for k in ("auc", "var", "pos", "neg", "rest_auc", "rest_var", "rest_pos", "rest_neg")}
     for i in range(d.groups):
         for prefix, mask in (("", d.g == i), ("rest_", d.g != i)):
             y, s = d.y[mask], d.score[mask]
             cols[prefix + "auc"].append(_auc_or_nan(y, s))
+            cols[prefix + "var"].append(_pairwise_delong(y, s)[1])
             cols[prefix + "pos"].append(y.sum())
             cols[prefix + "neg"].append(len(y) - y.sum())
     return {k: np.array(v, float) for k, v in cols.items()}
 
 
+def _group_delong_oracle(d: Grouped) -> dict:
+    a = _group_aucs(d)
+    overall = _pairwise_delong(d.y, d.score)
+    return {"n": a["pos"] + a["neg"], "pos": a["pos"], "neg": a["neg"], "auc": a["auc"], "var": a["var"],
+            "rest_auc": a["rest_auc"], "rest_var": a["rest_var"],
+            "overall_auc": _auc_or_nan(d.y, d.score), "overall_var": overall[1]}
+
+
+def _group_delong_ours(d: Grouped) -> dict:
+    out = _fields(stats.group_delong(d.g, d.y, d.score))
+    # a side with one row of a class has an AUC but no variance; the oracle's AUC is sklearn's
+    return out
+
+
 def _aucs_ours(alternative, min_class=0):
     def ours(d):
         a = _group_aucs(d)
-        return _fields(stats.aucs_vs_rest(a["auc"], a["pos"], a["neg"], a["rest_auc"], a["rest_pos"],
-                                          a["rest_neg"], alternative=alternative, min_class=min_class))
+        return _fields(stats.aucs_vs_rest(a["auc"], a["var"], a["pos"], a["neg"], a["rest_auc"], a["rest_var"],
+                                          alternative=alternative, min_class=min_class))
     return ours
 
 
+def _logit_normal(value, var) -> tuple[float, float]:
+    """A normal 95% interval of logit(value) with the delta method's variance, mapped back."""
+    if not (np.isfinite(value) and 0 < value < 1 and np.isfinite(var) and var > 0):
+        return NAN, NAN
+    lo, hi = sps.norm.interval(0.95, loc=special.logit(value), scale=math.sqrt(var) / (value * (1 - value)))
+    return float(special.expit(lo)), float(special.expit(hi))
+
+
 def _aucs_oracle(alternative, min_class=0):
-    """Hanley-McNeil from the paper; no interval or test for a group with fewer than
-    ``min_class`` of either class or an AUC of exactly 0 or 1 (a zero standard error)."""
+    """DeLong's logit interval; a z-test of logit(AUC) against the rest's; no interval or test for a
+    group with fewer than ``min_class`` of either class or an AUC of exactly 0 or 1."""
     def oracle(d):
         a, rows = _group_aucs(d), []
         for i in range(d.groups):
-            auc, rest = a["auc"][i], a["rest_auc"][i]
+            auc, rest, var, rest_var = a["auc"][i], a["rest_auc"][i], a["var"][i], a["rest_var"][i]
+            lo, hi = _logit_normal(auc, var)
             few = min(a["pos"][i], a["neg"][i]) < min_class
-            if np.isnan(auc) or np.isnan(rest) or auc in (0.0, 1.0) or few:
-                rows.append((auc, NAN, NAN, rest, NAN))
+            if np.isnan(lo) or few or not (0 < rest < 1) or not np.isfinite(rest_var):
+                rows.append((auc, NAN if few or np.isnan(lo) else lo, NAN if few or np.isnan(lo) else hi, rest, NAN))
                 continue
-            se = _hm_se_paper(auc, a["pos"][i], a["neg"][i])
-            rest_se = _hm_se_paper(rest, a["rest_pos"][i], a["rest_neg"][i])
-            p = _quiet(_zstat_generic2, auc - rest, math.hypot(se, rest_se), alternative)[1]
-            half = sps.norm.ppf(0.975) * se
-            rows.append((auc, max(auc - half, 0), min(auc + half, 1), rest, p))
+            se = math.hypot(math.sqrt(var) / (auc * (1 - auc)), math.sqrt(rest_var) / (rest * (1 - rest)))
+            p = _quiet(_zstat_generic2, special.logit(auc) - special.logit(rest), se, alternative)[1]
+            rows.append((auc, lo, hi, rest, p))
         return dict(zip(("value", "ci_low", "ci_high", "rest", "p_value"), np.array(rows, float).T))
     return oracle
 
@@ -313,11 +365,7 @@ def _pairwise_delong(y, s) -> tuple[float, float]:
 
 
 def _delong_interval_oracle(data):
-    auc, var = _pairwise_delong(*data)
-    if not np.isfinite(var):
-        return {"low": NAN, "high": NAN}
-    half = sps.norm.ppf(0.975) * math.sqrt(var)  # var is 0 where the classes separate
-    return {"low": max(auc - half, 0), "high": min(auc + half, 1)}
+    return dict(zip(("low", "high"), _logit_normal(*_pairwise_delong(*data))))
 
 
 def _logit_oracle(value, n_pos) -> tuple[float, float]:
@@ -368,6 +416,32 @@ class Entry:
     atol: float = 1e-12
 
 
+def _detectable_oracle(sd, n, total):
+    """statsmodels' power of the two-sample z-test, solved for the effect (in units of ``sd``) that
+    the 5% two-sided test finds with 80% power; inf where one side has no rows."""
+    out = []
+    for s, k in zip(sd, n):
+        if k <= 0 or k >= total:
+            out.append(np.inf)
+            continue
+        es = NormalIndPower().solve_power(effect_size=None, nobs1=k, alpha=0.05, power=0.8, ratio=(total - k) / k)
+        out.append(es * s)
+    return np.array(out)
+
+
+def _detectable_auc_oracle(auc, pos, neg, rest_pos, rest_neg):
+    """The same power, with the standard error of the difference from Hanley-McNeil (the paper's
+    formula): with two samples of 2, the effect is in units of that standard error."""
+    out = []
+    for m, n, rm, rn in zip(pos, neg, rest_pos, rest_neg):
+        if min(m, n, rm, rn) <= 0:
+            out.append(np.inf)
+            continue
+        se = math.hypot(_hm_se_paper(auc, m, n), _hm_se_paper(auc, rm, rn))
+        out.append(NormalIndPower().solve_power(effect_size=None, nobs1=2, alpha=0.05, power=0.8, ratio=1) * se)
+    return np.array(out)
+
+
 def _pair(f):
     lo, hi = f
     return {"low": lo, "high": hi}
@@ -413,6 +487,29 @@ REGISTRY: list[Entry] = [
     Entry("means_vs_rest[greater]", _means_ours("greater"), _means_oracle("greater"), REAL_ROWS, rtol=1e-6),
     Entry("means_vs_rest[min_rows]", _means_ours("two-sided", 30), _means_oracle("two-sided", 30), REAL_ROWS,
           rtol=1e-6),
+    Entry("means_vs_rest[positive]", _means_ours("two-sided", 0, "positive"), _means_oracle("two-sided", 0, "positive"),
+          POSITIVE_ROWS, rtol=1e-6),
+    Entry("means_vs_rest[unit]", _means_ours("two-sided", 0, "unit"), _means_oracle("two-sided", 0, "unit"),
+          UNIT_ROWS, rtol=1e-6),
+    Entry("group_delong", _group_delong_ours, _group_delong_oracle, SCORED_ROWS | {"one group": ONE_GROUP},
+          rtol=1e-8, atol=1e-13),
+    Entry("auc_interval",
+          lambda d: _pair(stats.auc_interval(*_pairwise_delong(*d))),
+          lambda d: dict(zip(("low", "high"), _logit_normal(*_pairwise_delong(*d)))), SCORES),
+    Entry("detectable_rate",
+          lambda c: {"d": stats.detectable_rate(c[0], c[1], c[2])},
+          lambda c: {"d": _detectable_oracle(np.sqrt(c[0] * (1 - c[0])) * np.ones(len(c[1])), c[1], c[2])},
+          {"rates": (0.2, np.array([1.0, 30, 500, 9_000, 9_999, 0, 10_000]), 10_000.0),
+           "a rare event": (0.003, np.array([50.0, 2_000]), 1e6)}, rtol=1e-4),  # statsmodels solves numerically
+    Entry("detectable_mean",
+          lambda c: {"d": stats.detectable_mean(c[0], c[1], c[2])},
+          lambda c: {"d": _detectable_oracle(c[0] * np.ones(len(c[1])), c[1], c[2])},
+          {"means": (2.5, np.array([2.0, 30, 500, 0, 10_000]), 10_000.0)}, rtol=1e-5),
+    Entry("detectable_auc",
+          lambda c: {"d": stats.detectable_auc(*c)},
+          lambda c: {"d": _detectable_auc_oracle(*c)},
+          {"counts": (0.8, np.array([10.0, 100, 3, 0]), np.array([10.0, 400, 50, 20]),
+                      np.array([500.0, 410, 507, 510]), np.array([2000.0, 1610, 1960, 1990]))}, rtol=1e-5),
     Entry("aucs_vs_rest", _aucs_ours("two-sided"), _aucs_oracle("two-sided"), SCORED_ROWS),
     Entry("aucs_vs_rest[greater]", _aucs_ours("greater"), _aucs_oracle("larger"), SCORED_ROWS),
     Entry("aucs_vs_rest[min_class]", _aucs_ours("two-sided", 10), _aucs_oracle("two-sided", 10), SCORED_ROWS),
@@ -451,7 +548,7 @@ def test_matches_its_oracle(entry, dataset):
 
 def test_every_public_interval_and_test_is_in_the_registry():
     checked = {e.name.split("[")[0] for e in REGISTRY}
-    assert set(stats.__all__) - {"GroupStats", "Z95"} == checked
+    assert set(stats.__all__) - {"GroupDelong", "GroupStats", "Z95"} == checked
     assert stats.Z95 == pytest.approx(1.959963984540054, abs=1e-12)
 
 
@@ -556,13 +653,43 @@ def test_integer_counts_and_sums_give_the_float_result():
 
 
 def test_perfect_or_small_aucs_get_no_interval_and_no_test():
-    """A slice can separate perfectly (AUC 0 or 1, a standard error of 0) or hold a handful of one
+    """A slice can separate perfectly (AUC 0 or 1, a variance of 0) or hold a handful of one
     class: a zero-width interval and a p near 0 there were false alarms (issue 10)."""
-    g = stats.aucs_vs_rest([1.0, 1.0, 0.0, 0.8, 0.8], [50, 50, 50, 9, 40], [50, 50, 50, 40, 10],
-                           [1.0, 0.0, 0.5, 0.5, 0.5], [500] * 5, [500] * 5)
+    var = [0.0, 0.0, 0.0, 0.004, 0.004]
+    g = stats.aucs_vs_rest([1.0, 1.0, 0.0, 0.8, 0.8], var, [50, 50, 50, 9, 40], [50, 50, 50, 40, 10],
+                           [1.0, 0.0, 0.5, 0.5, 0.5], [0.0005] * 5)
     assert np.isnan(g.p_value[:4]).all() and np.isnan(g.ci_low[:4]).all() and np.isnan(g.ci_high[:4]).all()
     assert 0 < g.ci_low[4] < 0.8 < g.ci_high[4] < 1 and 0 < g.p_value[4] < 1
     assert g.value.tolist() == [1.0, 1.0, 0.0, 0.8, 0.8]  # the AUC itself is still shown
+
+
+def test_a_three_row_slice_with_auc_1_is_not_flagged():
+    """The case of the issue: 3 rows of a public dataset, AUC 1, once flagged at p = 1e-52."""
+    rng = np.random.default_rng(3)
+    y, s = (rng.random(3000) < 0.3).astype(int), rng.random(3000)
+    g = np.zeros(3000, int)
+    g[:3], y[:3], s[:3] = 1, [1, 0, 0], [0.9, 0.1, 0.2]
+    d = stats.group_delong(g, y, s)
+    assert d.auc[1] == 1.0
+    r = stats.aucs_vs_rest(d.auc, d.var, d.pos, d.neg, d.rest_auc, d.rest_var)
+    assert np.isnan(r.p_value[1]) and np.isnan(r.ci_low[1]) and np.isnan(r.ci_high[1])
+
+
+def test_auc_and_mean_intervals_stay_inside_their_range_and_have_width():
+    rng = np.random.default_rng(4)
+    aucs = rng.uniform(0.01, 0.99, 500)
+    var = rng.uniform(0, 1, 500) * aucs * (1 - aucs) / 10  # DeLong's variance is at most A(1 - A) / min(m, n)
+    lo, hi = stats.auc_interval(aucs, var)
+    assert ((0 < lo) & (lo < aucs) & (aucs < hi) & (hi < 1)).all()
+    m, n = rng.uniform(0.01, 0.99, 500), rng.integers(2, 50, 500)
+    sd = rng.uniform(0, 1, 500) * np.sqrt(m * (1 - m))  # values in [0, 1] have at most this SD
+    for bounds, top in (("unit", 1), ("positive", np.inf)):
+        lo, hi = stats.mean_interval(m, sd, n, bounds=bounds)
+        assert ((0 < lo) & (lo < m) & (m < hi) & (hi <= top)).all()
+    # on a bound, or with every value equal, no interval: one of positive width cannot follow
+    for bounds, mean in (("unit", 0.0), ("unit", 1.0), ("positive", 0.0), ("unit", 0.3)):
+        sd = 0.0 if mean == 0.3 else 0.1
+        assert np.isnan(stats.mean_interval(mean, sd, 40, bounds=bounds)).all()
 
 
 def test_bh_qvalues_take_none_as_untested():
@@ -599,9 +726,9 @@ def test_alternative_sides(stat, alternative):
         down = stats.means_vs_rest([30.0], total_sx=130.0, alternative=alternative, **args).p_value[0]
         two = stats.means_vs_rest([70.0], total_sx=170.0, **args).p_value[0]
     else:
-        up = stats.aucs_vs_rest(0.8, 40, 60, 0.7, 100, 200, alternative=alternative).p_value
-        down = stats.aucs_vs_rest(0.6, 40, 60, 0.7, 100, 200, alternative=alternative).p_value
-        two = stats.aucs_vs_rest(0.8, 40, 60, 0.7, 100, 200).p_value
+        up = stats.aucs_vs_rest(0.8, 0.003, 40, 60, 0.7, 0.001, alternative=alternative).p_value
+        down = stats.aucs_vs_rest(0.6, 0.003, 40, 60, 0.7, 0.001, alternative=alternative).p_value
+        two = stats.aucs_vs_rest(0.8, 0.003, 40, 60, 0.7, 0.001).p_value
     assert 1e-4 < two < 0.5
     if alternative == "greater":
         assert up == pytest.approx(two / 2) and up < 0.5 < down
@@ -754,8 +881,8 @@ def _multinomial_draws(y, pred, classes, rng):
     return draws.reshape(-1, classes, classes)
 
 
-def _tci(x):
-    return list(_t_oracle(x))
+def _tci(x, bounds=None):
+    return list(_t_oracle(x, bounds))
 
 
 def _evaluate_oracle(task, y, pred, proba, classes=2):
@@ -763,15 +890,15 @@ def _evaluate_oracle(task, y, pred, proba, classes=2):
     n = len(y)
     if task == "regression":
         sq, ab = (y - pred) ** 2, np.abs(y - pred)
-        lo, hi = _t_oracle(sq)
+        lo, hi = _t_oracle(sq, "positive")
         # a draw of constant targets has no R² (scikit-learn would call it 0 or 1): NaN, left out
         r2 = [skm.r2_score(y[i], pred[i]) if np.ptp(y[i]) > 0 else NAN
               for i in (rng.integers(0, n, size=n) for _ in range(metrics.R2_BOOTSTRAP))]
-        return {"rmse": skm.root_mean_squared_error(y, pred), "rmse_ci": [math.sqrt(max(lo, 0)), math.sqrt(hi)],
-                "mae": skm.mean_absolute_error(y, pred), "mae_ci": _tci(ab),
+        return {"rmse": skm.root_mean_squared_error(y, pred), "rmse_ci": [math.sqrt(lo), math.sqrt(hi)],
+                "mae": skm.mean_absolute_error(y, pred), "mae_ci": _tci(ab, "positive"),
                 "r2": skm.r2_score(y, pred), "r2_ci": list(_percentile_oracle(np.array(r2)).values())}
     correct = int((y == pred).sum())
-    out = {"log_loss": skm.log_loss(y, proba, labels=np.arange(classes)), "log_loss_ci": _tci(_row_log_loss(y, proba)),
+    out = {"log_loss": skm.log_loss(y, proba, labels=np.arange(classes)), "log_loss_ci": _tci(_row_log_loss(y, proba), "positive"),
            "accuracy": skm.accuracy_score(y, pred), "accuracy_ci": list(_wilson_oracle(correct, n))}
     average = "macro" if task == "multiclass" else "binary"
     f1_ci = list(_percentile_oracle(_f1_oracle(_multinomial_draws(y, pred, classes, rng), average)).values())
@@ -783,7 +910,7 @@ def _evaluate_oracle(task, y, pred, proba, classes=2):
     return out | {"roc_auc": NAN if one_class else skm.roc_auc_score(y, proba),
                   "roc_auc_ci": list(_delong_interval_oracle((y, proba)).values()),
                   "pr_auc": ap, "pr_auc_ci": list(_logit_oracle(ap, y.sum())),
-                  "brier": skm.brier_score_loss(y, proba), "brier_ci": _tci((proba - y) ** 2),
+                  "brier": skm.brier_score_loss(y, proba), "brier_ci": _tci((proba - y) ** 2, "unit"),
                   "f1": skm.f1_score(y, pred, zero_division=0), "f1_ci": f1_ci}
 
 

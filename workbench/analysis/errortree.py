@@ -103,7 +103,7 @@ def error_tree(run: Run, *, error: ErrorKind = "loss", max_depth: int = 3,
     if error == "misclassification":
         lo, hi = stats.wilson_interval(mean * n, n)
     else:
-        lo, hi = stats.mean_interval(mean, sd, n)
+        lo, hi = stats.mean_interval(mean, sd, n, bounds="positive")  # losses are >= 0
     nodes = table.with_columns(n=pl.Series(n.astype(np.int64)), error=pl.Series(mean), ci_low=pl.Series(lo),
                                ci_high=pl.Series(hi)).with_columns(pl.col(pl.Float64).fill_nan(None))
     params = {"max_depth": max_depth, "min_rows": min_rows, "columns": columns, "seed": seed}

@@ -1,12 +1,16 @@
 """The statistics layer, the one home of inference: intervals, tests against the rest, the false
-discovery rate, holdout metrics and curve points. It imports nothing else of the workbench but
-its error type."""
-from workbench.stats.intervals import (Z95, delong_interval, delong_variance, hanley_mcneil_se, logit_interval,
-                                       mean_interval, percentile_interval, sd_from_sums, wilson_interval)
-# the two minimums are settings of the tests, not tests: they stay out of __all__
-from workbench.stats.significance import (AUC_MIN_CLASS, MEAN_MIN_ROWS, GroupStats, aucs_vs_rest, bh_qvalues,
+discovery rate, detectable differences, holdout metrics and curve points. It imports nothing else
+of the workbench but its error type."""
+from workbench.stats.delong import GroupDelong, group_delong
+from workbench.stats.intervals import (BOUNDS, Z95, auc_interval, delong_interval, delong_variance, hanley_mcneil_se,
+                                       logit_interval, mean_interval, percentile_interval, sd_from_sums,
+                                       wilson_interval)
+# the minimums and the power are settings of the tests, not tests: they stay out of __all__
+from workbench.stats.significance import (AUC_MIN_CLASS, DETECT_Z, MEAN_MIN_ROWS, POWER, GroupStats, aucs_vs_rest,
+                                          bh_qvalues, detectable_auc, detectable_mean, detectable_rate,
                                           means_vs_rest, rates_vs_rest)
 
-__all__ = ["GroupStats", "Z95", "aucs_vs_rest", "bh_qvalues", "delong_interval", "delong_variance",
+__all__ = ["GroupDelong", "GroupStats", "Z95", "auc_interval", "aucs_vs_rest", "bh_qvalues", "delong_interval",
+           "delong_variance", "detectable_auc", "detectable_mean", "detectable_rate", "group_delong",
            "hanley_mcneil_se", "logit_interval", "mean_interval", "means_vs_rest", "percentile_interval",
            "rates_vs_rest", "sd_from_sums", "wilson_interval"]

@@ -1,5 +1,12 @@
-"""95% intervals: Wilson for rates, Student t for means, DeLong and Hanley-McNeil for ROC AUC,
-the logit interval for average precision, and percentile intervals of bootstrap draws.
+"""95% intervals: Wilson for rates; Student t for means, on the logit scale for a mean of values
+in [0, 1] and on the log scale for a mean of values >= 0; DeLong's variance on the logit scale
+for ROC AUC (Hanley-McNeil's standard error only plans how large a difference a slice can see);
+the logit interval for average precision; percentile intervals of bootstrap draws.
+
+Bounded quantities get intervals inside their bounds by a transformation, not by clipping: on
+the log-loss, Brier score and mean score of slices of 10 to 50 rows, the plain t interval and
+DeLong's plain normal interval cover the truth 0.82 to 0.92 of the time, the transformed ones
+0.93 to 0.97 (``bench/bench_null.py`` prints the coverage of each).
 
 Each function is vectorized where a breakdown needs it (one call for every slice) and returns
 ``(low, high)``. An interval that cannot be computed (no rows, one row) is NaN, never a made-up
@@ -23,13 +30,34 @@ def wilson_interval(k, n, *, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
 
 
-def mean_interval(mean, sd, n) -> tuple[np.ndarray, np.ndarray]:
-    """Student t interval for a mean from its sample standard deviation (vectorized)."""
+BOUNDS = (None, "unit", "positive")  # a mean of any values, of values in [0, 1], of values >= 0
+
+
+def mean_interval(mean, sd, n, *, bounds: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Student t interval for a mean from its sample standard deviation (vectorized).
+
+    ``bounds="unit"`` (values in [0, 1], as a mean score or Brier score): the t interval of
+    logit(mean) by the delta method, mapped back; ``bounds="positive"`` (values >= 0, as log loss
+    or absolute error): the t interval of log(mean), mapped back. Both stay inside the bounds and
+    reach further on the long side of a skewed mean. NaN where the mean sits on a bound or every
+    value is equal (``sd`` 0), where no interval of positive width follows from the rows."""
+    if bounds not in BOUNDS:
+        raise ValueError(f"bounds must be one of {BOUNDS}, got {bounds!r}")
     mean, sd, n = np.asarray(mean, float), np.asarray(sd, float), np.asarray(n, float)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         half = stats.t.ppf(0.975, np.maximum(n - 1, 1)) * sd / np.sqrt(n)
         half = np.where(n > 1, half, np.nan)
-    return mean - half, mean + half
+        if bounds is None:
+            return mean - half, mean + half
+        if bounds == "positive":
+            ok = (mean > 0) & (sd > 0)
+            scale = np.where(ok, np.exp(half / np.where(ok, mean, 1)), np.nan)
+            return mean / scale, mean * scale
+        ok = (mean > 0) & (mean < 1) & (sd > 0)
+        m = np.where(ok, mean, 0.5)
+        centre, reach = special.logit(m), half / (m * (1 - m))
+        return (np.where(ok, special.expit(centre - reach), np.nan),
+                np.where(ok, special.expit(centre + reach), np.nan))
 
 
 def sd_from_sums(sx, sxx, n) -> np.ndarray:
@@ -63,13 +91,24 @@ def delong_variance(y_true: np.ndarray, score: np.ndarray) -> tuple[float, float
     return float(auc), float(v01.var(ddof=1) / m + v10.var(ddof=1) / n)
 
 
+def auc_interval(auc, var) -> tuple[np.ndarray, np.ndarray]:
+    """95% interval of ROC AUC from DeLong's variance, a normal interval of logit(AUC) mapped
+    back (vectorized). NaN at an AUC of exactly 0 or 1 or a variance of 0 (every placement equal,
+    as when all scores tie): there the rows give no interval of positive width."""
+    auc, var = np.asarray(auc, float), np.asarray(var, float)
+    ok = (auc > 0) & (auc < 1) & (var > 0)
+    a = np.where(ok, auc, 0.5)
+    with np.errstate(invalid="ignore"):
+        reach = Z95 * np.sqrt(np.where(ok, var, 1.0)) / (a * (1 - a))
+    centre = special.logit(a)
+    return (np.where(ok, special.expit(centre - reach), np.nan),
+            np.where(ok, special.expit(centre + reach), np.nan))
+
+
 def delong_interval(y_true: np.ndarray, score: np.ndarray) -> tuple[float, float]:
-    """95% interval of ROC AUC from DeLong's variance, clipped to [0, 1]."""
-    auc, var = delong_variance(y_true, score)
-    if not np.isfinite(var):
-        return (np.nan, np.nan)
-    se = np.sqrt(var)
-    return (max(0.0, auc - Z95 * se), min(1.0, auc + Z95 * se))
+    """95% interval of ROC AUC from the rows: DeLong's variance, on the logit scale (:func:`auc_interval`)."""
+    low, high = auc_interval(*delong_variance(y_true, score))
+    return (float(low), float(high))
 
 
 def logit_interval(value: float, n_pos: int) -> tuple[float, float]:

@@ -4,9 +4,10 @@ Point values come from scikit-learn. Intervals use the exact or analytic form wh
 exists, because a bootstrap of every metric would cost seconds per model:
 
 - rates (accuracy): Wilson score interval;
-- means of per-row values (log loss, Brier, MAE, MSE): t interval; RMSE is the square root
-  of the MSE interval;
-- ROC AUC: DeLong's variance;
+- means of per-row values: t interval on the log scale (log loss, MAE, MSE; values >= 0) or the
+  logit scale (Brier; values in [0, 1]), as slices have them; RMSE is the square root of the MSE
+  interval;
+- ROC AUC: DeLong's variance, on the logit scale, as slices have it;
 - PR AUC (average precision): the logit interval of Boyd, Eng and Page (2013);
 - F1 and macro F1: a seeded bootstrap, drawn as multinomial counts over the confusion-matrix
   cells (identical in law to resampling rows, and instant);
@@ -111,14 +112,15 @@ def evaluate(task: Task, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarr
     if task == "regression":
         err = y_true - y_pred
         sq = err ** 2
-        lo, hi = mean_interval(sq.mean(), sq.std(ddof=1), n)
-        put("rmse", np.sqrt(sq.mean()), (np.sqrt(max(lo, 0)), np.sqrt(hi)))
-        put("mae", np.abs(err).mean(), mean_interval(np.abs(err).mean(), np.abs(err).std(ddof=1), n))
+        lo, hi = mean_interval(sq.mean(), sq.std(ddof=1), n, bounds="positive")
+        put("rmse", np.sqrt(sq.mean()), (np.sqrt(lo), np.sqrt(hi)))
+        put("mae", np.abs(err).mean(), mean_interval(np.abs(err).mean(), np.abs(err).std(ddof=1), n,
+                                                     bounds="positive"))
         put("r2", skm.r2_score(y_true, y_pred), _r2_bootstrap(y_true, y_pred, rng))
         return out
 
     losses = row_loss(task, y_true, y_pred, proba)
-    put("log_loss", losses.mean(), mean_interval(losses.mean(), losses.std(ddof=1), n))
+    put("log_loss", losses.mean(), mean_interval(losses.mean(), losses.std(ddof=1), n, bounds="positive"))
     correct = int((y_true == y_pred).sum())
     put("accuracy", correct / n, wilson_interval(correct, n))
     if task == "multiclass":
@@ -133,7 +135,7 @@ def evaluate(task: Task, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarr
     ap = np.nan if single_class else skm.average_precision_score(y_true, proba)
     put("pr_auc", ap, logit_interval(ap, int(y_true.sum())))
     brier = (proba - y_true) ** 2
-    put("brier", brier.mean(), mean_interval(brier.mean(), brier.std(ddof=1), n))
+    put("brier", brier.mean(), mean_interval(brier.mean(), brier.std(ddof=1), n, bounds="unit"))
     put("f1", skm.f1_score(y_true, y_pred, zero_division=0),
         _confusion_bootstrap(y_true, y_pred, 2, lambda c: _f1_from_cm(c, average="binary"), rng))
     return out

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
-from workbench.stats.intervals import Z95, hanley_mcneil_se, mean_interval, sd_from_sums, wilson_interval
+from workbench.stats.intervals import (Z95, auc_interval, hanley_mcneil_se, mean_interval, sd_from_sums,
+                                       wilson_interval)
 
 Alternative = Literal["two-sided", "greater"]
 
@@ -59,8 +60,10 @@ MEAN_MIN_ROWS = 30  # a slice's mean of per-row losses gets an interval and a te
 
 
 def means_vs_rest(sx, sxx, n, total_sx: float, total_sxx: float, total_n: float, *,
-                  alternative: Alternative = "two-sided", min_rows: int = 0) -> GroupStats:
-    """Mean ``sx / n`` per group (t interval) against the rest's mean, by Welch's t-test.
+                  alternative: Alternative = "two-sided", min_rows: int = 0,
+                  bounds: str | None = None) -> GroupStats:
+    """Mean ``sx / n`` per group (t interval, within ``bounds`` as :func:`mean_interval` has it)
+    against the rest's mean, by Welch's t-test.
 
     A group of fewer than ``min_rows`` rows gets no interval and no test: per-row losses are
     skewed, and on a handful of rows the t interval and test are far from their nominal level
@@ -75,7 +78,7 @@ def means_vs_rest(sx, sxx, n, total_sx: float, total_sxx: float, total_n: float,
         sd, rest_sd = sd_from_sums(sx, sxx, n), sd_from_sums(rest_sx, rest_sxx, rest_n)
         p = stats.ttest_ind_from_stats(value, sd, n, rest, rest_sd, rest_n, equal_var=False,
                                        alternative=alternative).pvalue
-    low, high = mean_interval(value, sd, n)
+    low, high = mean_interval(value, sd, n, bounds=bounds)
     enough = n >= min_rows
     low, high = np.where(enough, low, np.nan), np.where(enough, high, np.nan)
     return GroupStats(value, low, high, rest, np.where((n > 1) & (rest_n > 1) & enough, p, np.nan))
@@ -84,23 +87,59 @@ def means_vs_rest(sx, sxx, n, total_sx: float, total_sxx: float, total_n: float,
 AUC_MIN_CLASS = 10  # a group's AUC gets an interval and a test only with this many of each class
 
 
-def aucs_vs_rest(auc, n_pos, n_neg, rest_auc, rest_pos, rest_neg, *,
-                 alternative: Alternative = "two-sided", min_class: int = AUC_MIN_CLASS) -> GroupStats:
-    """ROC AUC per group (Hanley-McNeil interval, clipped to [0, 1]) against the rest's AUC, by a
-    z-test on the difference of two independent AUCs.
+def aucs_vs_rest(auc, var, n_pos, n_neg, rest_auc, rest_var, *, alternative: Alternative = "two-sided",
+                 min_class: int = AUC_MIN_CLASS) -> GroupStats:
+    """ROC AUC per group with DeLong's variance ``var`` (:mod:`workbench.stats.delong`) against the
+    rest's AUC, by a z-test of the difference of the two independent AUCs on the logit scale,
+    the scale of the interval (:func:`auc_interval`).
 
     A group with fewer than ``min_class`` positives or negatives, or whose AUC is exactly 0 or 1,
-    gets no interval and no test: the standard error is 0 at 0 and 1 (and small groups often land
-    there), so the interval and the test would claim a certainty the rows cannot give."""
+    gets no interval and no test: on a handful of rows of one class the variance estimate is
+    itself noise, and at 0 or 1 it is 0, so the interval and the test would claim a certainty the
+    rows cannot give (a 3-row slice with AUC 1 was flagged at p = 1e-52)."""
     _check(alternative)
-    auc, rest_auc = np.asarray(auc, float), np.asarray(rest_auc, float)
-    se, rest_se = hanley_mcneil_se(auc, n_pos, n_neg), hanley_mcneil_se(rest_auc, rest_pos, rest_neg)
-    enough = (np.asarray(n_pos) >= min_class) & (np.asarray(n_neg) >= min_class) & (auc > 0) & (auc < 1)
-    se = np.where(enough, se, np.nan)
+    auc, var, rest_auc, rest_var = (np.asarray(a, float) for a in (auc, var, rest_auc, rest_var))
+    enough = (np.asarray(n_pos) >= min_class) & (np.asarray(n_neg) >= min_class)
+    low, high = auc_interval(auc, np.where(enough, var, np.nan))
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = _p_from_z((auc - rest_auc) / np.sqrt(se ** 2 + rest_se ** 2), alternative)
-    low, high = np.clip(auc - Z95 * se, 0, 1), np.clip(auc + Z95 * se, 0, 1)
-    return GroupStats(auc, low, high, rest_auc, p)
+        z = ((special.logit(auc) - special.logit(rest_auc))
+             / np.sqrt(var / (auc * (1 - auc)) ** 2 + rest_var / (rest_auc * (1 - rest_auc)) ** 2))
+        p = _p_from_z(z, alternative)
+    testable = np.isfinite(low) & np.isfinite(z)
+    return GroupStats(auc, low, high, rest_auc, np.where(testable, p, np.nan))
+
+
+POWER = 0.8  # the power at which a slice's detectable difference is stated
+DETECT_Z = float(Z95 + stats.norm.ppf(POWER))
+
+
+def detectable_rate(rate: float, n, total_n: float) -> np.ndarray:
+    """The smallest difference of a group's rate from the rest's that the two-sided 5% test finds
+    with 80% power, for a group of ``n`` rows of ``total_n`` when both share the overall ``rate``
+    (vectorized; inf for a group of no rows or of all of them)."""
+    n = np.asarray(n, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = DETECT_Z * np.sqrt(rate * (1 - rate) * (1 / n + 1 / (total_n - n)))
+    return np.where((n > 0) & (n < total_n), out, np.inf)
+
+
+def detectable_mean(sd: float, n, total_n: float) -> np.ndarray:
+    """As :func:`detectable_rate`, for a mean of values whose standard deviation is ``sd``."""
+    n = np.asarray(n, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = DETECT_Z * sd * np.sqrt(1 / n + 1 / (total_n - n))
+    return np.where((n > 0) & (n < total_n), out, np.inf)
+
+
+def detectable_auc(auc: float, n_pos, n_neg, rest_pos, rest_neg) -> np.ndarray:
+    """As :func:`detectable_rate`, for ROC AUC at the overall ``auc``, with Hanley and McNeil's
+    standard error for the group's and the rest's class counts (a plan, not a test: it needs
+    no rows, only counts)."""
+    counts = [np.asarray(a, float) for a in (n_pos, n_neg, rest_pos, rest_neg)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = DETECT_Z * np.hypot(hanley_mcneil_se(auc, counts[0], counts[1]),
+                                  hanley_mcneil_se(auc, counts[2], counts[3]))
+    return np.where(np.logical_and.reduce([c > 0 for c in counts]), out, np.inf)
 
 
 def bh_qvalues(p_values) -> np.ndarray:

@@ -1,0 +1,164 @@
+"""DeLong's variance of ROC AUC for every slice of a holdout and for the rest of it, in one pass.
+
+A breakdown by ROC AUC compares each slice's AUC with the AUC of the rows outside it. DeLong's
+variance of an AUC needs each positive's *placement* (the share of the same rows' negatives
+scored below it, ties counting one half) and each negative's (the share of positives above it).
+A slice's placements count within the slice; the rest's count within the rest, which differs per
+slice, so computing them directly costs a pass over the holdout for every slice. Here the rest's
+sums of placements and of their squares are rebuilt from global quantities instead:
+
+for a positive ``i`` outside slice ``g``, its count of the rest's negatives below it is
+``B_i - B_i^g`` (all negatives below it, less those of ``g``), so
+
+    sum (B_i - B_i^g)^2 = sum B_i^2 - 2 sum B_i B_i^g + sum (B_i^g)^2     (i outside g)
+
+and each term is a sum over the rows of ``g`` of a function of the global score order:
+``sum_i B_i B_i^g = sum_{j in g, negative} W(s_j)`` with ``W(s)`` the sum of ``B_i`` over positives
+above ``s``; ``sum_i (B_i^g)^2`` is a sum over pairs of ``g``'s negatives of the positives above
+both. The negatives' side is the same with the classes swapped and the scores negated, read off
+the same sorts backwards. Two sorts in all (by score, and by slice then score), whatever the
+number of slices.
+
+``tests/test_stats.py`` checks every figure against a direct DeLong on each slice's rows and on
+the rest's."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class GroupDelong:
+    """Per group (arrays indexed by group): rows, positives, negatives, the group's AUC and
+    DeLong variance, and the same for the rows outside the group; and the whole holdout's
+    AUC and variance. A variance is NaN where a side has fewer than two of either class."""
+
+    n: np.ndarray
+    pos: np.ndarray
+    neg: np.ndarray
+    auc: np.ndarray
+    var: np.ndarray
+    rest_auc: np.ndarray
+    rest_var: np.ndarray
+    overall_auc: float
+    overall_var: float
+
+
+@dataclass(frozen=True)
+class _Side:
+    """Sums over one class (the 'focal' one: positives, or negatives with scores negated) per group."""
+
+    n_focal: np.ndarray    # focal rows in the group
+    within: np.ndarray     # sum of within-group placement counts
+    within2: np.ndarray    # ... and of their squares
+    total: float           # sum of global placement counts over every focal row
+    total2: float          # ... and of their squares
+    glob: np.ndarray       # sum of global placement counts over the group's focal rows
+    glob2: np.ndarray      # ... and of their squares
+    cross: np.ndarray      # sum over the group's focal rows of global x within counts
+    other_above: np.ndarray  # sum over the group's other rows of focal rows above them (global)
+    w: np.ndarray          # sum over the group's other rows of W(s): global counts of focal rows above
+    pairs: np.ndarray      # sum over the group's pairs of other rows of focal rows above both
+
+
+def _levels(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sort order by ``keys`` (last key first, as ``np.lexsort``) and each sorted row's level:
+    rows with equal keys share a level."""
+    order = np.lexsort(keys)
+    sk = [k[order] for k in keys]
+    new = np.ones(len(order), bool)
+    if len(order):
+        new[1:] = np.logical_or.reduce([k[1:] != k[:-1] for k in sk])
+    return order, np.cumsum(new) - 1
+
+
+def _reversed(order: np.ndarray, lvl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The same sort with the order of its levels turned around (scores negated): groups, where
+    they lead the sort, come in the opposite order too, which nothing here depends on."""
+    return order[::-1], (lvl[-1] if len(lvl) else 0) - lvl[::-1]
+
+
+def _side(g: np.ndarray, focal: np.ndarray, groups: int, by_score: tuple[np.ndarray, np.ndarray],
+          by_group: tuple[np.ndarray, np.ndarray]) -> _Side:
+    """The sums of one class's placements, from the sort by score and the sort by (group, score)."""
+    f = focal.astype(float)
+    o = 1.0 - f
+    # global levels of the score: counts of each class at a level, and those below it
+    order, lvl = by_score
+    f_l, o_l = np.bincount(lvl, f[order]), np.bincount(lvl, o[order])
+    o_below = np.cumsum(o_l) - o_l
+    f_above = f_l.sum() - np.cumsum(f_l)
+    b_l = o_below + 0.5 * o_l                  # a focal row's count of other rows below it
+    a_l = f_above + 0.5 * f_l                  # an other row's count of focal rows above it
+    a2_l = f_above + 0.25 * f_l                # ... of focal rows above it and a tied partner
+    bsum_l = f_l * b_l
+    w_l = (bsum_l.sum() - np.cumsum(bsum_l)) + 0.5 * bsum_l
+    b, a, a2, w = (np.empty(len(g)) for _ in range(4))
+    b[order], a[order], a2[order], w[order] = b_l[lvl], a_l[lvl], a2_l[lvl], w_l[lvl]
+    # within-group levels: (group, score)
+    order_g, lvl_g = by_group
+    fg_l, og_l = np.bincount(lvl_g, f[order_g]), np.bincount(lvl_g, o[order_g])
+    lvl_group = np.empty(len(fg_l), np.int64)
+    lvl_group[lvl_g] = g[order_g]
+    o_cum = np.cumsum(og_l) - og_l
+    first = np.r_[0, np.flatnonzero(np.diff(lvl_group)) + 1] if len(lvl_group) else np.zeros(0, np.int64)
+    base = np.zeros(groups)
+    base[lvl_group[first]] = o_cum[first]
+    o_below_g = o_cum - base[lvl_group]        # the group's other rows strictly below the level
+    bw = np.empty(len(g))
+    bw[order_g] = (o_below_g + 0.5 * og_l)[lvl_g]
+    lb = np.empty(len(g))
+    lb[order_g] = o_below_g[lvl_g]
+    # pairs of the group's other rows: a lower one and a higher one see the focal rows above the
+    # higher (2 x, for both orders); a tied pair (itself included) sees a2 at its level
+    a2_at_level = np.zeros(len(fg_l))
+    a2_at_level[lvl_g] = a2[order_g]
+    pairs = np.bincount(g, o * 2 * lb * a, groups) + np.bincount(lvl_group, og_l ** 2 * a2_at_level, groups)
+
+    def per(x):
+        return np.bincount(g, x, groups)
+    return _Side(n_focal=per(f), within=per(f * bw), within2=per(f * bw * bw), total=float((f * b).sum()),
+                 total2=float((f * b * b).sum()), glob=per(f * b), glob2=per(f * b * b), cross=per(f * b * bw),
+                 other_above=per(o * a), w=per(o * w), pairs=pairs)
+
+
+def _component(sum_v, sum_v2, n_focal, n_other):
+    """Mean of the placements (the AUC) and the variance of the mean, from sums of placement
+    counts ``sum_v``, ``sum_v2`` (counts out of ``n_other``) over ``n_focal`` rows."""
+    sum_v, sum_v2, n_focal, n_other = (np.asarray(a, float) for a in (sum_v, sum_v2, n_focal, n_other))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = sum_v / (n_focal * n_other)
+        var = (sum_v2 / n_other ** 2 - n_focal * mean * mean) / (n_focal - 1) / n_focal
+    return mean, np.where((n_focal >= 2) & (n_other >= 2), np.maximum(var, 0.0), np.nan)
+
+
+def group_delong(groups: np.ndarray, y: np.ndarray, score: np.ndarray) -> GroupDelong:
+    """AUC and DeLong variance of every group (``groups`` coded 0..G-1) and of its rest."""
+    g = np.asarray(groups, np.int64)
+    y = np.asarray(y).astype(bool)
+    s = np.asarray(score, float)
+    k = int(g.max()) + 1 if len(g) else 0
+    by_score, by_group = _levels(s), _levels(s, g)
+    pos_side = _side(g, y, k, by_score, by_group)
+    # the negatives' side: the same with the classes swapped and the scores negated
+    neg_side = _side(g, ~y, k, _reversed(*by_score), _reversed(*by_group))
+    P, Q = float(y.sum()), float((~y).sum())
+    n_pos, n_neg = pos_side.n_focal, neg_side.n_focal
+    auc, v_pos = _component(pos_side.within, pos_side.within2, n_pos, n_neg)
+    _, v_neg = _component(neg_side.within, neg_side.within2, n_neg, n_pos)
+    rest = [_rest(side, n_f, n_o, F, O) for side, n_f, n_o, F, O in
+            ((pos_side, n_pos, n_neg, P, Q), (neg_side, n_neg, n_pos, Q, P))]
+    overall, ov_pos = _component(pos_side.total, pos_side.total2, P, Q)
+    _, ov_neg = _component(neg_side.total, neg_side.total2, Q, P)
+    return GroupDelong(n=n_pos + n_neg, pos=n_pos, neg=n_neg, auc=auc, var=v_pos + v_neg,
+                       rest_auc=rest[0][0], rest_var=rest[0][1] + rest[1][1],
+                       overall_auc=float(overall), overall_var=float(ov_pos + ov_neg))
+
+
+def _rest(side: _Side, n_f, n_o, F: float, O: float):
+    """The rest's mean placement and its variance for one class: its focal rows' counts of the
+    rest's other rows below them are the global counts less the group's."""
+    sum_v = (side.total - side.glob) - (side.other_above - side.within)
+    sum_v2 = ((side.total2 - side.glob2) - 2 * (side.w - side.cross) + (side.pairs - side.within2))
+    return _component(sum_v, sum_v2, F - n_f, O - n_o)
