@@ -49,9 +49,12 @@ def test_the_whole_loop_in_json(tmp_path):
     assert set(first["filters"]) == {"c0", "x0"} and len(first["ci"]) == 2
     assert {"n", "share", "value", "p_value"} <= set(first)
     found = ok_json("discover", run["run_id"], "--k", "3", "--alpha", "0.95", "--min-support", "10",
-                    "--error", "misclassification", "--confirm", ws=ws)
+                    "--error", "misclassification", "--permutations", "20", ws=ws)
     assert 0 < found["n"] < run["n_holdout"] and found["candidates_evaluated"] > 0  # found on half
-    assert {"filters", "where", "size", "error", "score", "ci", "p_value", "q_value", "confirmed"} <= set(found["slices"][0])
+    assert {"filters", "where", "size", "error", "score", "ci", "p_value", "q_value", "confirmed", "also",
+            "search"} <= set(found["slices"][0])
+    assert found["figures_from"].startswith("the other half") and found["permutations"] == 20
+    assert 1 / 21 <= found["search_p"] <= 1
 
 
 def test_text_output_is_readable(tmp_path):
@@ -108,9 +111,6 @@ BAD = [
     (["train", "synth", "--target", "y", "--numeric-time"],
      "error: numeric_time applies only to a time split, and the split is 'random'; leave --numeric-time out or "
      "split by time:COLUMN.\n"),
-    (["discover", "nope", "--seed", "3"],
-     "error: discover --seed draws the random halves of --confirm and does nothing without it; add --confirm "
-     "or leave --seed out.\n"),
     (["build", "x", "--sql", "SELECT x00 FROM source"],
      'error: SQL error: Binder Error: Referenced column "x00" not found in FROM clause! Candidate bindings: "x0"'),
 ]
@@ -237,8 +237,13 @@ def test_slices_order_and_a_search_says_which_rows_it_counted(tmp_path):
     assert [s["value"] for s in worst["slices"]] == sorted((s["value"] for s in worst["slices"]), reverse=True)
     bad = cli("slices", run["run_id"], "--by", "x0", "--order", "best", ws=ws)
     assert bad.returncode == 2 and "invalid choice: 'best'" in bad.stderr
-    head = cli("discover", run["run_id"], "--k", "2", "--min-support", "10", "--confirm", ws=ws).stdout.splitlines()[0]
-    assert f" found on a random half of the holdout (" in head and f" of {run['n_holdout']:,} rows); " in head
-    assert "count that half" in head
-    head = cli("discover", run["run_id"], "--k", "2", "--min-support", "10", ws=ws).stdout.splitlines()[0]
-    assert f" found on the whole holdout ({run['n_holdout']:,} rows) " in head
+    lines = cli("discover", run["run_id"], "--k", "2", "--min-support", "10", "--alpha", "0.95", "--permutations", "9",
+                ws=ws).stdout.splitlines()
+    assert f" found on a random half of the holdout (" in lines[0] and f" of {run['n_holdout']:,} rows) (" in lines[0]
+    assert lines[1].startswith("figures from the other half of the holdout, which the search did not see")
+    assert lines[2].startswith("top score p = ") and "of 9 searches of shuffled errors" in lines[2]
+    lines = cli("discover", run["run_id"], "--k", "2", "--min-support", "10", "--alpha", "0.99", "--no-confirm",
+                "--permutations", "0", ws=ws).stdout.splitlines()
+    assert f" found on the whole holdout ({run['n_holdout']:,} rows) " in lines[0]
+    assert lines[1].startswith("figures from the rows the search chose them on (optimistic")
+    assert not any(line.startswith("top score p") for line in lines)

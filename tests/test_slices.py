@@ -248,7 +248,8 @@ def test_nan_is_missing_and_never_a_bin_edge(tmp_path):
     assert sorted(few["few"]) == sorted(["0.5", "1.5", MISSING])
     assert few.filter(pl.col("few") == MISSING)["n"][0] == frame["few"].is_nan().sum()
     from workbench.analysis import discover
-    found = discover.discover(run, k=8, alpha=0.99, min_support=10, columns=["nanny", "word", "few", "x"])
+    found = discover.discover(run, k=8, alpha=0.99, min_support=10, columns=["nanny", "word", "few", "x"],
+                              confirm=False, permutations=0)
     assert found.slices.height > 0 and not any(re.search(r"\bnan\b", p.lower()) for p in found.slices["predicate"])
     for r in found.slices.iter_rows(named=True):
         assert con.execute(f"SELECT count(*) FROM read_parquet('{run.predictions}') WHERE {r['where']}"
@@ -397,3 +398,57 @@ def test_a_mean_over_fewer_than_30_rows_gets_no_interval_or_test(trained, task, 
     table = slices.breakdown(run, ["c0"], metric=metric).slices
     assert table["n"].min() >= stats.MEAN_MIN_ROWS and table["p_value"].null_count() == 0
     assert (table["ci_low"] < table["ci_high"]).all()
+
+
+@pytest.mark.parametrize("metric", ["error_rate", "log_loss", "roc_auc", "mean_score"])
+def test_each_slice_says_what_difference_it_could_detect_and_reads_by_it(trained, metric):
+    """The oracle: statsmodels' power of the two-sample z-test solved for the effect found with 80%
+    power at 5%, in units of the overall per-row SD (rates: sqrt(p(1 - p)); means: the rows' SD;
+    ROC AUC: the paper's Hanley-McNeil SE of the slice's and the rest's AUC at the overall AUC).
+    The reading: the direction where q < 0.05, else 'too small to tell' where the slice could not
+    see half of the metric's room (or had no test), else 'no clear difference'."""
+    from statsmodels.stats.power import NormalIndPower
+    _, run = trained["binary"]
+    table = slices.breakdown(run, ["c0", "x1"], metric=metric, bins=3)
+    frame = pl.read_parquet(run.predictions)
+    y = (frame["_label"] == run.record.positive_class).cast(pl.Float64).to_numpy()
+    s = frame["_score"].to_numpy()
+    per_row = {"error_rate": 1 - frame["_correct"].cast(pl.Float64).to_numpy(), "log_loss": frame["_loss"].to_numpy(),
+               "mean_score": s}.get(metric)
+    N, overall = frame.height, table.overall["value"]
+    power = NormalIndPower()
+    if metric == "roc_auc":
+        room = abs(overall - 0.5)
+    elif metric == "error_rate":
+        room = min(overall, 1 - overall)
+    else:
+        room = overall if metric == "log_loss" else min(overall, 1 - overall)
+    con = duckdb.connect()
+    con.register("h", frame.with_columns(_y=pl.Series(y)))
+    for r in table.slices.iter_rows(named=True):
+        n, pos = con.execute(f"SELECT count(*), sum(_y) FROM h WHERE {r['where']}").fetchall()[0]
+        if metric == "roc_auc":
+            if min(pos, n - pos, y.sum() - pos, N - n - (y.sum() - pos)) == 0:
+                expected = np.inf
+            else:
+                def hm(m, k):
+                    a = overall
+                    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+                    return (a * (1 - a) + (m - 1) * (q1 - a * a) + (k - 1) * (q2 - a * a)) / (m * k)
+                se = np.sqrt(hm(pos, n - pos) + hm(y.sum() - pos, N - n - (y.sum() - pos)))
+                expected = power.solve_power(None, nobs1=2, alpha=0.05, power=0.8, ratio=1) * se
+        else:
+            sd = np.sqrt(overall * (1 - overall)) if metric == "error_rate" else per_row.std(ddof=1)
+            expected = power.solve_power(None, nobs1=n, alpha=0.05, power=0.8, ratio=(N - n) / n) * sd
+        assert (r["detectable"] if r["detectable"] is not None else np.inf) == pytest.approx(expected, rel=1e-4)
+        if r["significant"]:
+            worse = (r["diff"] > 0) == (metric in ("error_rate", "log_loss"))
+            assert r["reading"] == ({"worse": "worse", "better": "better"}["worse" if worse else "better"]
+                                    if metric != "mean_score" else ("higher" if r["diff"] > 0 else "lower"))
+        elif r["p_value"] is None or not expected <= 0.5 * room:
+            assert r["reading"] == "too small to tell"
+        else:
+            assert r["reading"] == "no clear difference"
+    assert table.method and table.to_dict()["method"] == table.method
+    readings = set(table.slices["reading"])
+    assert readings <= set(slices.READINGS)

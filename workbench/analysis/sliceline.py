@@ -80,10 +80,14 @@ def score_upper_bound(size, error_sum, max_error, *, n: int, mean_error: float, 
 
 def find_slices(codes: np.ndarray, errors: np.ndarray, domains: list[int] | np.ndarray, *,
                 k: int = DEFAULT_K, max_level: int | None = None, alpha: float = DEFAULT_ALPHA,
-                min_support: float = DEFAULT_MIN_SUPPORT) -> Lattice:
+                min_support: float = DEFAULT_MIN_SUPPORT, floor: float = -np.inf) -> Lattice:
     """Run SliceLine on ``codes`` (n x m ints, feature j coded 0..domains[j]-1) and ``errors``.
 
     ``min_support`` below 1 is a fraction of the rows. ``max_level`` None searches all levels.
+    ``floor`` prunes every candidate whose score's upper bound is not above it, as if the k-th
+    best score were already that high: a permutation test, which asks only whether a search of
+    shuffled errors reaches the real top score, skips the rest of the lattice (on the demo's
+    33,000-row search half, 0.16 s a search without it).
     """
     codes = np.ascontiguousarray(codes, dtype=np.int64)
     errors = np.asarray(errors, dtype=np.float64)
@@ -133,7 +137,7 @@ def find_slices(codes: np.ndarray, errors: np.ndarray, domains: list[int] | np.n
         level += 1
         keep = (stats[:, 0] >= sigma) & (stats[:, 1] > 0)
         slices, stats = slices[keep], stats[keep]
-        minsc = top_stats[-1, 0] if len(top_stats) else -np.inf
+        minsc = max(top_stats[-1, 0] if len(top_stats) == k else -np.inf, floor)
         cand, parent, last, ub_stats = _candidates(slices, stats, feature_of, n_items)
         if not len(cand):
             break

@@ -103,8 +103,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--error", choices=["loss", "misclassification"], default="loss")
     p.add_argument("--bins", type=int, default=5, help="bins per numeric column (default 5)")
     p.add_argument("--binning", choices=["model", "quantile"], default="model")
-    p.add_argument("--confirm", action="store_true", help="find on one half of the holdout, test on the other")
-    p.add_argument("--seed", type=int, help="seed of --confirm's random halves (default 0)")
+    p.add_argument("--no-confirm", dest="confirm", action="store_false",
+                   help="search and count on the whole holdout (optimistic figures); by default the search "
+                        "runs on a random half and every figure shown comes from the other")
+    p.add_argument("--confirm", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for old scripts
+    p.add_argument("--permutations", type=int, default=100,
+                   help="searches of shuffled errors behind the top score's p-value (default 100; 0: none)")
+    p.add_argument("--no-group", dest="group", action="store_false",
+                   help="list every slice found, near-duplicates too (by default a slice whose rows mostly "
+                        "overlap a higher one's is listed under it as 'also')")
+    p.add_argument("--overlap", type=float, default=0.5,
+                   help="the share of rows (Jaccard) above which a slice is listed under a higher one (default 0.5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random halves and the shuffles (default 0)")
     p = sub.add_parser("tree", parents=[common], help="grow the error tree of a run")
     p.add_argument("run")
     p.add_argument("--error", choices=["loss", "misclassification"], default="loss")
@@ -166,9 +176,6 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.workspace is not None and not args.workspace.strip():
         raise WorkbenchError("--workspace is empty; give a folder, or leave it out for "
                              "$WORKBENCH_WORKSPACE or ./data.")
-    if args.command == "discover" and args.seed is not None and not args.confirm:
-        raise WorkbenchError("discover --seed draws the random halves of --confirm and does nothing "
-                             "without it; add --confirm or leave --seed out.")
     return args
 
 
@@ -235,7 +242,8 @@ def _analysis(args: argparse.Namespace, ws: Workspace, run: Any) -> Any:
         from workbench.analysis import discover
         return discover.discover(run, k=args.k, max_level=args.max_level or None, alpha=args.alpha,
                                  min_support=args.min_support, error=args.error, bins=args.bins,
-                                 binner=args.binning, confirm=args.confirm, seed=args.seed or 0)
+                                 binner=args.binning, confirm=args.confirm, seed=args.seed,
+                                 permutations=args.permutations, group=args.group, overlap=args.overlap)
     from workbench.analysis import errortree
     return errortree.error_tree(run, error=args.error, max_depth=args.max_depth, min_rows=args.min_rows,
                                 seed=args.seed)

@@ -91,8 +91,16 @@ def slices_text(st: SliceTable, run: Run | None = None) -> str:
     rows = [{**r, "sig": "*" if r["significant"] else ""} for r in st.slices.to_dicts()]
     o = st.overall
     return (f"{st.metric} overall {fmt(o['value'])} {fmt(o['ci'])} on {o['n']:,} rows"
-            f"{_about_positive(positive_class(st, run))}\n" +
-            table(rows, [*st.by, "n", "value", "ci_low", "ci_high", "p_value", "sig"]))
+            f"{_about_positive(positive_class(st, run))}\n{st.method}\n{multiplicity(st)}\n" +
+            table(rows, [*st.by, "n", "value", "ci_low", "ci_high", "q_value", "sig", "detectable", "reading"]))
+
+
+def multiplicity(st: SliceTable) -> str:
+    """What a breakdown's q-values adjust over and what its readings mean, in one line."""
+    tested = st.slices["p_value"].is_not_null().sum()
+    return (f"q: Benjamini-Hochberg over the {tested} of {st.slices.height} slices tested; * q < 0.05. "
+            f"detectable: the difference from the rest a slice of its size shows with 80% power; "
+            f"'too small to tell' where that is over half the metric's room or no test was possible")
 
 
 def saved_text(s: SavedSlice) -> str:
@@ -117,19 +125,45 @@ def positive_note(run: Run) -> str:
             f"`{r.target}`; error rate counts wrong classes either way.")
 
 
+def figures_note(d: Discovery) -> str:
+    """Which rows a search's figures count, and what 'confirmed' and q mean there."""
+    n = d.slices.height
+    if d.params.get("confirm"):
+        return (f"figures from {d.figures_from}; q: Benjamini-Hochberg over the {n} slices shown; "
+                f"confirmed: q < 0.05 there")
+    return (f"figures from {d.figures_from}; q: Benjamini-Hochberg over all {d.candidates_evaluated:,} "
+            f"candidates the search evaluated")
+
+
+def search_note(d: Discovery) -> str:
+    """The permutation p-value of the top score, in words ('' without shuffles)."""
+    if d.search_p is None:
+        return ""
+    r = d.permutations
+    if round(d.search_p * (r + 1)) == 1:
+        return (f"top score p = {d.search_p:.2g}: none of {r} searches of shuffled errors (same rows, same settings) "
+                f"scored as high, the smallest p {r} shuffles can give")
+    return (f"top score p = {d.search_p:.2g}: share of {r} searches of shuffled errors (same rows, same settings) "
+            f"that scored as high; a large p says the search found no more than it finds in noise")
+
+
 def discovery_text(d: Discovery, run: Run | None = None) -> str:
     confirm = bool(d.params.get("confirm"))
-    rows = [{"slice": r["predicate"], "size": r["size"], "error": r["error"], "lift": r["lift"],
-             "q": r["q_value"], **({"confirmed": r["confirmed"]} if confirm else {})}
+    rows = [{"slice": r["predicate"], "size": r["size"], "error": r["error"], "ci": [r["ci_low"], r["ci_high"]],
+             "lift": r["lift"], "q": r["q_value"], **({"confirmed": r["confirmed"]} if confirm else {}),
+             "also": len(r["also"]) or ""}
             for r in d.slices.to_dicts()]
     searched = searched_rows(d, run.record.split.n_holdout if run is not None else None)
-    if confirm:
-        searched += "; size, error and lift count that half; confirmed: tested on the other half"
     head = (f"{len(rows)} slices found on {searched} (mean {d.error} {d.mean_error:.4g}"
             f"{_about_positive(positive_class(d, run))}); "
             f"{d.candidates_evaluated:,} candidates evaluated in {d.seconds:.1f} s")
-    return head + ("\n" + table(rows, list(rows[0])) if rows else
-                   "\nno slice scores above 0: raise --alpha to weigh error more than size")
+    notes = "\n".join(x for x in (figures_note(d), search_note(d)) if x)
+    also = [f"  under {r['predicate']}: also {'; '.join(r['also'][:3])}"
+            + (f" and {len(r['also']) - 3} more" if len(r["also"]) > 3 else "")
+            for r in d.slices.to_dicts() if r["also"]]
+    if not rows:
+        return head + "\nno slice scores above 0: raise --alpha to weigh error more than size"
+    return "\n".join([head, notes, table(rows, list(rows[0]))] + (["overlapping slices:"] + also if also else []))
 
 
 def tree_text(t: ErrorTree, run: Run | None = None) -> str:
