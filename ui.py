@@ -11,6 +11,7 @@ scikit-learn for a breakdown).
 """
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any, Collection, Sequence
 from urllib.parse import urlencode
@@ -118,6 +119,11 @@ def int_param(key: str, default: int, low: int, high: int) -> int:
 
 def float_param(key: str, default: float, low: float, high: float) -> float:
     return number_param(key, default, low, high, float)
+
+
+def bool_param(key: str, default: bool) -> bool:
+    """A checkbox's state from the URL, where it is written as 1 or 0."""
+    return param(key, str(int(default)), ("0", "1")) == "1"
 
 
 def selection_key(family: str, source: str, view: Any) -> str:
@@ -244,13 +250,20 @@ def breakdown(root: str, run_id: str, by: tuple[str, ...], metric: str, bins: in
     return wb.breakdown(run, by, metric=metric, bins=bins, min_size=min_size, saved=dict(saved), order=order)
 
 
+def discover_default(name: str) -> Any:
+    """The default of ``wb.discover``'s keyword ``name``, so the page's widgets start where the
+    CLI and the core do."""
+    return inspect.signature(wb.discover).parameters[name].default
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def discovered(root: str, run_id: str, settings: tuple):
-    """Slice discovery for a run, cached on the run id and the search settings."""
-    k, level, alpha, support, error, binner, confirm = settings
+    """Slice discovery for a run, cached on the run id and every search setting: (k, max level,
+    alpha, min support, error, binner, confirm, permutations, group, overlap)."""
+    k, level, alpha, support, error, binner, confirm, permutations, group, overlap = settings
     run = wb.load_run(Workspace(Path(root)), run_id)
     return wb.discover(run, k=k, max_level=level, alpha=alpha, min_support=support, error=error,
-                       binner=binner, confirm=confirm)
+                       binner=binner, confirm=confirm, permutations=permutations, group=group, overlap=overlap)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

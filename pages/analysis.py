@@ -5,18 +5,18 @@ Every view keeps its state in the URL (the run, the columns, the metric, the sea
 the chosen slice), so a copied link reopens it. A chosen slice is named by its SQL condition,
 which stays the same whatever order the slices are shown in, and belongs to the view it was
 chosen in (see ``ui.chosen``)."""
-import math
-
 import polars as pl
 import pyarrow.parquet as pq
 import streamlit as st
 
-from ui import (breakdown, chosen, discovered, linked_choice, selection_key, export_rows, flash, float_param, fmt_ci, grown_tree, int_param, link,
-                param, set_params, setup, slice_rows, slice_vs_rest, table_height)
+from slice_panel import pick, rows_panel, selected_where, slice_detail
+from ui import (bool_param, breakdown, discover_default, discovered, float_param, fmt_ci, grown_tree, int_param, link,
+                param, selection_key, set_params, setup, table_height)
 import workbench as wb
 from workbench import WorkbenchError
 
-ROWS_PAGE = 200  # rows of a slice on one page
+PERMUTATIONS_MOST = 1000  # shuffles a search may ask for: each is one more search
+SEARCH_FIGURES = ("size", "error", "ci_low", "ci_high", "p", "q")  # a found slice's search_* columns
 
 ws = setup("Error analysis")
 all_runs = {r.run_id: r for r in wb.list_runs(ws)}
@@ -41,6 +41,11 @@ ERRORS = ["loss"] if run.task == "regression" else ["misclassification", "loss"]
 LINKED = {"search": st.query_params.get("search") == "1", "grow": st.query_params.get("grow") == "1"}
 
 
+def sentence(text: str) -> str:
+    """A core note ('figures from ...') as a sentence of its own."""
+    return f"{text[:1].upper()}{text[1:]}."
+
+
 def linked_once(flag: str) -> bool:
     """Whether the URL asks for a search or a tree that this session has not yet shown: a link's
     results open by themselves once; later visits wait for the button."""
@@ -48,92 +53,6 @@ def linked_once(flag: str) -> bool:
         return False
     st.session_state[f"_linked|{flag}"] = True
     return LINKED[flag]
-
-
-def rows_panel(run: wb.Run, where: str, view: str, family: str) -> None:
-    """A slice's rows, a page at a time, worst errors first, and all of them as a download. The
-    page is in the URL (``slice_page`` and the like); a link's page opens with the link's slice."""
-    root = str(ws.root)
-    key = f"rows-page|{view}|{where}"
-    # the page the pager holds (or the link's), so one query gives the rows and the slice's size
-    page = st.session_state.get(key) or (int_param(f"{family}_page", 1, 1, 10 ** 9)
-                                         if linked_choice(family) == where else 1)
-    try:
-        rows, count = slice_rows(root, run.run_id, where, ROWS_PAGE, (page - 1) * ROWS_PAGE)
-    except WorkbenchError as e:
-        st.error(str(e))
-        return
-    pages = max(1, math.ceil(count / ROWS_PAGE))
-    if page > pages:  # a link's page past the slice's end
-        page = 1
-        rows, count = slice_rows(root, run.run_id, where, ROWS_PAGE, 0)
-    if pages > 1:
-        page = int(st.number_input(f"Page (of {pages:,})", 1, pages, page, key=key))
-    set_params(**{f"{family}_page": page if page > 1 else None})
-    first = (page - 1) * ROWS_PAGE
-    shown = f"rows {first + 1:,}–{first + rows.height:,}" if rows.height else "no rows"
-    st.caption(f"{shown} of the slice's {count:,} holdout rows, worst errors (highest loss) first")
-    st.dataframe(rows, hide_index=True)
-    c1, c2, _ = st.columns([1, 1, 4])
-    stem = f"{run.run_id}-slice"
-    c1.download_button("Download rows (parquet)", export_rows(root, run.run_id, where, "parquet"),
-                       file_name=f"{stem}.parquet", mime="application/vnd.apache.parquet", on_click="ignore",
-                       key=f"dl-parquet|{view}|{where}", icon=":material/download:")
-    c2.download_button("Download rows (CSV)", export_rows(root, run.run_id, where, "csv"),
-                       file_name=f"{stem}.csv", mime="text/csv", on_click="ignore",
-                       key=f"dl-csv|{view}|{where}", icon=":material/download:")
-
-
-def pick(table: pl.DataFrame, where: str | None) -> dict | None:
-    """The row of ``table`` whose condition is ``where``, if any."""
-    if where is None:
-        return None
-    hit = table.filter(pl.col("where") == where)
-    return hit.row(0, named=True) if hit.height else None
-
-
-def selected_where(family: str, view: str, table: pl.DataFrame,
-                   sources: dict[str, tuple[str, int | None]]) -> str | None:
-    """The condition of the slice chosen in this view, from the rows of ``table`` that ``sources``
-    (a chart, a table: widget key and row index) point at; the latest click wins (``ui.chosen``)."""
-    wheres = table["where"].to_list()
-    named = {k: (key, wheres[i] if i is not None and 0 <= i < len(wheres) else None)
-             for k, (key, i) in sources.items()}
-    return chosen(family, view, named, set(wheres), {"found": "found slice", "node": "tree node"}.get(family, "slice"))
-
-
-def slice_detail(run: wb.Run, row: dict, view: str, family: str) -> None:
-    """A found slice or tree node: its SQL, a way to save it, its metrics against the rest of the
-    holdout, and its rows."""
-    try:
-        compared = slice_vs_rest(str(ws.root), run.run_id, row["where"])
-    except WorkbenchError as e:
-        st.error(str(e))
-        return
-    st.subheader(f"Rows where {row['predicate']}")
-    st.code(f"WHERE {row['where']}", language="sql")
-    with st.form(f"save|{row['where']}", border=False):
-        c1, c2 = st.columns([3, 1])
-        name = c1.text_input("Save this slice as", placeholder="e.g. december_humid",
-                             help="A saved slice becomes a column 'slice:NAME' in the breakdown of any run "
-                                  "that has its columns.")
-        if c2.form_submit_button("Save slice") and name:
-            try:
-                kept = wb.save_slice(ws, name, row["where"], run=run, predicate=row["predicate"])
-            except WorkbenchError as e:
-                st.error(str(e))
-            else:  # rerun the whole page, so that 'Slice by' lists the new column at once
-                flash(f"Saved: choose **{kept.column}** under 'Slice by' in the breakdown.", "toast")
-                st.rerun(scope="app")
-    # its breakdown: each of the run's metrics inside the slice and on the rest of the holdout
-    st.dataframe(compared.with_columns(pl.col("metric").replace(wb.charts.METRIC_LABELS)), hide_index=True,
-                 column_config={
-                     "n": st.column_config.NumberColumn("rows in slice (whole holdout)", format="localized"),
-                     "value": st.column_config.NumberColumn("in slice", format="%.4g"),
-                     **{c: st.column_config.NumberColumn(c.replace("_", " "), format="%.4g") for c in ("ci_low", "ci_high")},
-                     "rest_value": st.column_config.NumberColumn("rest of holdout", format="%.4g"),
-                     "p_value": st.column_config.NumberColumn("p", format="%.2e")})
-    rows_panel(run, row["where"], view, family)
 
 
 @st.fragment
@@ -151,21 +70,41 @@ def problem_slices(run: wb.Run) -> None:
     binner = c[5].selectbox("Numeric bins", binners, index=binners.index(param("binning", "model", binners)),
                             key="d_binner",
                             help="model: the LightGBM model's strongest split thresholds; quantile: equal-count bins.")
-    confirm = st.checkbox("Confirm on unseen rows: find on one random half of the holdout, test on the other",
-                          value=param("confirm", "1") == "1", key="d_confirm")
-    settings = (int(k), int(level), float(alpha), float(support), error, binner, confirm)
+    c = st.columns([1, 1.5, 1, 2.5])
+    perm = c[0].number_input(
+        "Shuffles", 0, PERMUTATIONS_MOST,
+        int_param("perm", discover_default("permutations"), 0, PERMUTATIONS_MOST), key="d_perm",
+        help="Searches of shuffled errors behind the top score's p-value (0: none). Each is one more search.")
+    group = c[1].checkbox("Group overlapping slices", value=bool_param("group", discover_default("group")),
+                          key="d_group", help="List a slice whose rows mostly overlap a higher one's under it, as "
+                                              "'also', so that each row of the table is a different finding.")
+    overlap = c[2].slider("Overlap to group", 0.05, 1.0,
+                          round(float_param("overlap", discover_default("overlap"), 0.05, 1.0) * 20) / 20, 0.05,
+                          key="d_overlap", disabled=not group,
+                          help="The share of two slices' rows they have in common (Jaccard) from which the "
+                               "lower-ranked one is grouped under the other.")
+    confirm = c[3].checkbox("Count every figure on rows the search did not see", key="d_confirm",
+                            value=bool_param("confirm", discover_default("confirm")),
+                            help="Search one random half of the holdout and count each slice's figures on the "
+                                 "other. Off: search and count on the whole holdout, where the figures flatter "
+                                 "the slices the search picked.")
+    settings = (int(k), int(level), float(alpha), float(support), error, binner, confirm, int(perm), group,
+                float(overlap))
     if st.button("Find problem slices", type="primary") or linked_once("search"):
         st.session_state[f"found|{run.run_id}"] = settings
     searched = st.session_state.get(f"found|{run.run_id}") == settings
     set_params(k=int(k), level=int(level), alpha=float(alpha), support=int(support), error=error, binning=binner,
-               confirm=int(confirm), search=1 if searched else None)
+               confirm=int(confirm), perm=int(perm), group=int(group), overlap=float(overlap),
+               search=1 if searched else None)
     if not searched:
         set_params(found=None)
         st.caption("Set the search and click **Find problem slices**.")
         return
+    # the search first, without shuffles, so its table shows at once; the shuffles' p-value follows
+    # (the same halves and slices: the seed draws the halves before the shuffles)
     try:
         with st.spinner("Searching the slice lattice (SliceLine)…"):
-            found = discovered(str(ws.root), run.run_id, settings)
+            found = discovered(str(ws.root), run.run_id, settings[:7] + (0,) + settings[8:])
     except WorkbenchError as e:
         st.error(str(e))
         return
@@ -176,34 +115,85 @@ def problem_slices(run: wb.Run) -> None:
         set_params(found=None)
         st.info("No slice scores above 0: raise α to weigh error more than size, or lower 'Min rows'.")
         return
-    half = " (search half)" if confirm else ""
-    cols = (["predicate", "size", "error", "ci_low", "ci_high", "lift", "q_value"]
-            + (["confirm_size", "confirm_error", "confirmed"] if confirm else []))
+    note_slot = st.empty()
     view = f"{run.run_id}|{settings}"
     table_key = selection_key("found", "table", view)
-    picked = st.dataframe(found.slices.select(cols), hide_index=True, on_select="rerun", selection_mode="single-row",
-                          key=table_key, height=table_height(found.slices.height), column_config={
-                              "predicate": st.column_config.TextColumn("slice", width="large"),
-                              "size": st.column_config.NumberColumn(f"rows{half}", format="localized"),
-                              "error": st.column_config.NumberColumn(f"error{half}", format="%.4g"),
-                              **{c: st.column_config.NumberColumn(c.replace("_", " "), format="%.4g")
-                                 for c in ("ci_low", "ci_high", "lift")},
-                              "confirm_size": st.column_config.NumberColumn("rows (other half)", format="localized"),
-                              "confirm_error": st.column_config.NumberColumn("error (other half)", format="%.4g"),
-                              "q_value": st.column_config.NumberColumn("q (BH, all candidates)", format="%.2e")})
-    st.caption(("rows, error, CI and lift count the half of the holdout the search ran on; 'other half' the rows it "
-                "did not see; a slice's rows below count the whole holdout. " if confirm else "")
-               + "error: mean per-row error with 95% CI · lift: error over the rest · q: one-sided "
-               f"test that the slice errs more than the rest, Benjamini-Hochberg over all "
-               f"{found.candidates_evaluated:,} candidates the search evaluated"
-               + (f" · confirmed: the same holds on the other half (q < 0.05, Benjamini-Hochberg over the "
-                  f"{found.slices.height} slices shown)" if confirm else "")
-               + ". Select a row for its rows.")
+    picked = found_table(found, table_key)
     rows = picked.selection.rows if picked else []
     where = selected_where("found", view, found.slices, {"table": (table_key, rows[0] if rows else None)})
     row = pick(found.slices, where)
     if row is not None:
-        slice_detail(run, row, view, "found")
+        slice_detail(ws, run, row, view, "found", note=(
+            "Counted on the whole holdout, the rows the search chose this slice on included: these figures "
+            "flatter it; the table's are the ones to act on." if confirm else
+            "Counted on the whole holdout, which the search chose this slice on: these figures flatter it."))
+    shuffle_note(note_slot, run, settings)
+
+
+def shuffle_note(slot, run: wb.Run, settings: tuple) -> None:
+    """The top score's permutation p-value in ``slot`` (above the table), computed after the table
+    is on screen; a warning where shuffled errors scored as high (not where few shuffles cannot
+    give a small p)."""
+    perm = settings[7]
+    if not perm:
+        slot.caption("No shuffles: nothing here says whether the top score is more than the search finds in noise.")
+        return
+    try:
+        with slot.container(), st.spinner(f"Testing the top score against {perm} searches of shuffled errors…"):
+            tested = discovered(str(ws.root), run.run_id, settings)
+    except WorkbenchError as e:
+        slot.error(str(e))
+        return
+    note = sentence(wb.text.search_note(tested))
+    p, shuffled = tested.search_p, tested.permutations
+    if p is not None and p >= 0.05 and round(p * (shuffled + 1)) > 1:
+        slot.warning(note, icon=":material/casino:")
+    else:
+        slot.caption(note)
+
+
+def found_table(found: wb.Discovery, key: str):
+    """The found slices with the figures a reviewer acts on, said to be from the rows they are from,
+    and the search half's figures apart, named as optimistic; returns the table's selection."""
+    confirm = bool(found.params.get("confirm"))
+    grouped = bool(found.params.get("group"))
+    rows = "unseen half" if confirm else "searched rows"
+    cols = (["predicate", "size", "error", "ci_low", "ci_high", "lift", "q_value"] + (["confirmed"] if confirm else [])
+            + (["also"] if grouped else []))
+    shown = found.slices.with_columns(also=pl.col("also").list.join("; ")).select(cols)
+    st.caption(sentence(wb.text.figures_note(found)))
+    picked = st.dataframe(shown, hide_index=True, on_select="rerun", selection_mode="single-row", key=key,
+                          height=table_height(shown.height), column_config={
+                              "predicate": st.column_config.TextColumn("slice", width="large"),
+                              "size": st.column_config.NumberColumn(f"rows ({rows})", format="localized"),
+                              "error": st.column_config.NumberColumn(f"error ({rows})", format="%.4g"),
+                              "ci_low": st.column_config.NumberColumn("95% CI low", format="%.4g"),
+                              "ci_high": st.column_config.NumberColumn("95% CI high", format="%.4g"),
+                              "lift": st.column_config.NumberColumn(f"lift ({rows})", format="%.4g"),
+                              "q_value": st.column_config.NumberColumn(
+                                  "q (BH, slices shown)" if confirm else "q (BH, all candidates)", format="%.2e"),
+                              "confirmed": st.column_config.CheckboxColumn("confirmed (q < 0.05)"),
+                              "also": st.column_config.TextColumn("also (overlapping slices grouped here)",
+                                                                  width="medium")})
+    also = (f" · also: lower-ranked slices sharing {found.params['overlap']:.0%} or more of their rows with this "
+            "one (Jaccard), grouped under it" if grouped else "")
+    st.caption(f"error: mean per-row {found.error} with 95% CI · lift: error over the rest of those rows · q: "
+               f"one-sided test that the slice errs more than the rest{also}. Select a row for its rows.")
+    if confirm:
+        with st.expander("Search half's figures (optimistic)"):
+            st.caption("The same slices on the half of the holdout the search chose them on. The search picks "
+                       "slices that err there, so these figures flatter them. q: Benjamini-Hochberg over all "
+                       f"{found.candidates_evaluated:,} candidates the search evaluated.")
+            st.dataframe(found.slices.select("predicate", *(f"search_{c}" for c in SEARCH_FIGURES)), hide_index=True,
+                         height=table_height(found.slices.height), column_config={
+                             "predicate": st.column_config.TextColumn("slice", width="large"),
+                             "search_size": st.column_config.NumberColumn("rows (search half)", format="localized"),
+                             "search_error": st.column_config.NumberColumn("error (search half)", format="%.4g"),
+                             "search_ci_low": st.column_config.NumberColumn("95% CI low", format="%.4g"),
+                             "search_ci_high": st.column_config.NumberColumn("95% CI high", format="%.4g"),
+                             "search_p": st.column_config.NumberColumn("p", format="%.2e"),
+                             "search_q": st.column_config.NumberColumn("q (BH, all candidates)", format="%.2e")})
+    return picked
 
 
 @st.fragment
@@ -244,7 +234,7 @@ def error_tree_view(run: wb.Run) -> None:
     where = selected_where("node", view, nodes, {"table": (table_key, rows[0] if rows else None)})
     row = pick(nodes, where)
     if row is not None:
-        slice_detail(run, row, view, "node")
+        slice_detail(ws, run, row, view, "node")
 
 
 def slices_view(run: wb.Run, table: wb.SliceTable, keys: tuple[str, ...], label: str, view: str) -> None:
@@ -253,7 +243,10 @@ def slices_view(run: wb.Run, table: wb.SliceTable, keys: tuple[str, ...], label:
     chart_key = selection_key("slice", "chart", f"{view}|{table.order}")
     table_key = selection_key("slice", "table", f"{view}|{table.order}")
     event = st.plotly_chart(wb.charts.slice_chart(table), on_select="rerun", selection_mode="points", key=chart_key)
-    shown = table.slices.drop("where")
+    # the reading next to the value; "could detect" empty where the slice allows no test
+    detectable = pl.when(pl.col("detectable").is_finite()).then(pl.col("detectable")).alias("detectable")
+    shown = table.slices.select(*table.by, "n", "share", "value", "ci_low", "ci_high", "rest_value", "diff", "reading",
+                                detectable, "p_value", "q_value")
     picked = st.dataframe(
         shown, hide_index=True, on_select="rerun", selection_mode="single-row", key=table_key,
         height=table_height(shown.height),
@@ -264,13 +257,19 @@ def slices_view(run: wb.Run, table: wb.SliceTable, keys: tuple[str, ...], label:
                        "ci_high": st.column_config.NumberColumn("95% CI high", format="%.4g"),
                        "rest_value": st.column_config.NumberColumn("rest of holdout", format="%.4g"),
                        "diff": st.column_config.NumberColumn("difference", format="%+.4g"),
+                       "reading": st.column_config.TextColumn("reading"),
+                       "detectable": st.column_config.NumberColumn(
+                           "could detect", format="±%.4g",
+                           help="The difference from the rest that a slice of this size shows with 80% power."),
                        "p_value": st.column_config.NumberColumn("p", format="%.2e"),
-                       "q_value": st.column_config.NumberColumn("q (BH)", format="%.2e"),
-                       "significant": st.column_config.CheckboxColumn("q < 0.05")})
-    st.caption("Click a bar or a table row to see the slice's rows. Intervals: Wilson for rates, t for means "
-               f"(none, and no test, under {wb.MEAN_MIN_ROWS} rows), Hanley-McNeil for a slice's ROC AUC (none, and no test, with fewer than "
-               f"{wb.AUC_MIN_CLASS} of either class or an AUC of exactly 0 or 1), DeLong for the whole holdout's; "
-               f"p: slice vs the rest of the holdout; q: Benjamini-Hochberg over the {table.slices.height} slices shown.")
+                       "q_value": st.column_config.NumberColumn("q (BH)", format="%.2e")})
+    tested = int(table.slices["p_value"].is_not_null().sum())
+    differs = "higher or lower" if table.higher_is_better is None else "worse or better"
+    st.caption(f"Click a bar or a table row to see the slice's rows. {table.method}. q: Benjamini-Hochberg over the "
+               f"{tested} of {table.slices.height} slices shown that could be tested. Reading: {differs} than the "
+               "rest where q < 0.05; else 'no clear difference' where the slice's size could detect a difference "
+               "of half the metric's room, 'too small to tell' where it could not or allows no test. could detect: "
+               "the difference from the rest that a slice of its size shows with 80% power.")
 
     points = event.selection.points if event else []
     bar = int(points[0].get("customdata", points[0].get("point_index", 0))) if points else None
@@ -283,10 +282,11 @@ def slices_view(run: wb.Run, table: wb.SliceTable, keys: tuple[str, ...], label:
     name = " and ".join(f"{c} = {row[c]}" for c in keys)
     st.subheader(f"Rows where {name}")
     st.caption(f"{label} {fmt_ci(row['value'], [row['ci_low'], row['ci_high']])} on the slice's {row['n']:,} holdout "
-               f"rows vs {row['rest_value']:.4g} on the rest")
+               f"rows vs {row['rest_value']:.4g} on the rest: {row['reading']} "
+               f"({wb.charts.detectable_text(row['detectable'])})")
     st.code(f"SELECT * FROM read_parquet('{run.predictions}')\nWHERE {row['where']}\nORDER BY _loss DESC, _row",
             language="sql")
-    rows_panel(run, row["where"], view, "slice")
+    rows_panel(ws, run, row["where"], view, "slice")
 
 
 @st.fragment
@@ -319,8 +319,10 @@ def breakdown_view(run: wb.Run, columns: list[str], text_cols: list[str], condit
 
     label = wb.charts.METRIC_LABELS.get(metric, metric)
     o = table.overall
+    small = int((table.slices["reading"] == "too small to tell").sum())
     st.markdown(f"**{label}** on the whole holdout: {fmt_ci(o['value'], o['ci'])} over {o['n']:,} rows · "
-                f"{table.slices.height} slices · {int(table.slices['significant'].sum())} differ from the rest (q < 0.05)")
+                f"{table.slices.height} slices · {int(table.slices['significant'].sum())} differ from the rest "
+                f"(q < 0.05) · {small} too small to tell")
     if table.slices.is_empty():
         set_params(slice=None)
         st.warning(f"No slice has at least {int(min_size)} rows; lower 'Min rows'.")

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import workbench as wb
+from workbench.analysis.slices import READINGS
 from workbench.store import datasets, runs
 from workbench.data import demo
 
@@ -96,7 +97,8 @@ def test_a_link_reopens_the_same_view(on_demo):
     assert at.number_input(key="bins").value == 3
     value = where.split("'")[1]  # ("origin" = 'JFK') -> JFK
     assert at.subheader[0].value == f"Rows where origin = {value}"
-    assert any("q: Benjamini-Hochberg over the 3 slices shown" in c.value for c in at.caption)
+    assert any("q: Benjamini-Hochberg over the 3 of 3 slices shown that could be tested" in c.value
+               for c in at.caption)
     assert not at.toast
 
 
@@ -130,21 +132,105 @@ def test_unknown_query_params_fall_back_to_defaults_and_say_so(on_demo):
     assert not [t for t in at.toast if "`nope`" in t.value]
 
 
+def _labels(frame) -> dict[str, str]:
+    """A shown table's column headers, by column name."""
+    return {name: c.get("label") for name, c in json.loads(frame.proto.columns or "{}").items()}
+
+
+def _found(at):
+    """The found slices' table and the search half's (None when the search had no other half)."""
+    frames = [d for d in at.dataframe if "predicate" in d.value.columns]
+    found = [d for d in frames if "search_error" not in d.value.columns]
+    searched = [d for d in frames if "search_error" in d.value.columns]
+    assert len(found) == 1 and len(searched) <= 1
+    return found[0], searched[0] if searched else None
+
+
 def test_find_problem_slices_on_the_demo(on_demo):
-    at = page("pages/analysis.py", view="Find problem slices")
+    at = page("pages/analysis.py", view="Find problem slices", perm="5")
+    assert at.checkbox(key="d_confirm").value and at.checkbox(key="d_group").value  # the core's defaults
     [find] = [b for b in at.button if b.label == "Find problem slices"]
-    find.click().run()  # with the app's defaults
+    find.click().run()  # with the app's defaults, but 5 shuffles
     assert_clean(at)
     summary = [m.value for m in at.markdown if "candidates evaluated" in m.value]
     holdout = runs.load_run(on_demo, at.selectbox(key="run").value).record.split.n_holdout
     # the search ran on half the holdout (confirmation is on): the counts say so
     assert summary and re.search(rf"found on a random half of the holdout \([\d,]+ of {holdout:,} rows\)", summary[0])
-    [found] = [d.value for d in at.dataframe if "predicate" in d.value.columns]
-    assert len(found) >= 1 and {"predicate", "size", "error", "q_value", "confirmed"} <= set(found.columns)
-    # which family each q-value is adjusted over, and how many tests that was
+    frame, searched = _found(at)
+    found = frame.value
+    assert len(found) >= 1 and {"predicate", "size", "error", "q_value", "confirmed", "also"} <= set(found.columns)
+    assert not {"search_size", "search_error"} & set(found.columns)
+    # every figure is from the half the search did not see, and the headers say so
+    labels = _labels(frame)
+    assert labels["size"] == "rows (unseen half)" and labels["error"] == "error (unseen half)"
+    assert labels["q_value"] == "q (BH, slices shown)" and labels["also"].startswith("also")
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("Figures from the other half of the holdout, which the search did not see")
+               and f"over the {len(found)} slices shown" in c for c in captions)
+    # the top score against 5 searches of shuffled errors
+    assert any(re.match(r"Top score p = [\d.]+: .*\b5 searches of shuffled errors", m)
+               for m in captions + [w.value for w in at.warning])
+    # 'also': the overlapping slices grouped under each, as the core has them
+    run = runs.load_run(on_demo, at.query_params["run"])
+    core = wb.discover(run, k=8, max_level=3, alpha=0.95, min_support=32, error="misclassification", permutations=0)
+    assert list(found["also"]) == ["; ".join(a) for a in core.slices["also"]]
+    assert list(found["error"]) == pytest.approx(core.slices["error"].to_list())
+    # the search half's figures, apart and named as optimistic, with the family its q counts
+    assert any(e.label == "Search half's figures (optimistic)" for e in at.expander)
+    assert list(searched.value["search_error"]) == pytest.approx(core.slices["search_error"].to_list())
     evaluated = int(re.search(r"([\d,]+) candidates evaluated", summary[0])[1].replace(",", ""))
-    assert any(f"Benjamini-Hochberg over all {evaluated:,} candidates the search evaluated" in c.value
-               and f"over the {len(found)} slices shown" in c.value for c in at.caption)
+    assert any(f"Benjamini-Hochberg over all {evaluated:,} candidates the search evaluated" in c for c in captions)
+
+
+def test_search_settings_reopen_from_the_url(on_demo):
+    at = page("pages/analysis.py", view="Find problem slices", perm="7", group="0", overlap="0.3", confirm="0")
+    assert_clean(at)
+    assert at.number_input(key="d_perm").value == 7
+    assert at.checkbox(key="d_group").value is False and at.checkbox(key="d_confirm").value is False
+    assert at.slider(key="d_overlap").value == pytest.approx(0.3) and at.slider(key="d_overlap").disabled
+    assert (at.query_params["perm"], at.query_params["group"], at.query_params["confirm"]) == ("7", "0", "0")
+    assert float(at.query_params["overlap"]) == pytest.approx(0.3)
+    assert not at.toast
+    # a fresh visit starts where the core does; a bad value falls back to it, and says so
+    at = page("pages/analysis.py", view="Find problem slices", perm="-3", overlap="2")
+    assert not at.exception
+    assert at.number_input(key="d_perm").value == 100 and at.slider(key="d_overlap").value == pytest.approx(0.5)
+    assert at.checkbox(key="d_confirm").value and at.checkbox(key="d_group").value
+    notices = [t.value for t in at.toast]
+    assert "This link's perm `-3` is not available here; showing `100` instead." in notices
+    assert any(n.startswith("This link's overlap `2`") for n in notices)
+
+
+def test_a_search_without_confirmation_names_its_figures_optimistic(on_demo):
+    at = page("pages/analysis.py", view="Find problem slices", perm="0", group="0", confirm="0", search="1")
+    assert_clean(at)
+    assert any("found on the whole holdout" in m.value for m in at.markdown)
+    frame, searched = _found(at)
+    assert searched is None and not {"confirmed", "also"} & set(frame.value.columns)
+    labels = _labels(frame)
+    assert labels["error"] == "error (searched rows)" and labels["q_value"] == "q (BH, all candidates)"
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("Figures from the rows the search chose them on (optimistic") for c in captions)
+    assert any(c.startswith("No shuffles") for c in captions)
+
+
+def test_the_breakdown_reads_each_slice_and_names_its_method(on_demo):
+    run = runs.list_runs(on_demo)[-1]
+    at = page("pages/analysis.py", run=run.run_id, by="dest", metric="roc_auc")
+    assert_clean(at)
+    table = wb.breakdown(run, ["dest"], metric="roc_auc", min_size=20)  # the page's default Min rows
+    [frame] = [d for d in at.dataframe if "dest" in d.value.columns]
+    shown = frame.value
+    assert list(shown["reading"]) == table.slices["reading"].to_list()
+    assert set(shown["reading"]) <= set(READINGS)
+    # 'could detect' as the core has it, empty where a slice allows no test
+    finite = [d if d is not None and d != float("inf") else None for d in table.slices["detectable"]]
+    assert [None if d != d else d for d in shown["detectable"]] == pytest.approx(finite)
+    assert _labels(frame)["detectable"] == "could detect"
+    assert any(table.method in c.value and "Benjamini-Hochberg" in c.value for c in at.caption)
+    # too-small slices are there, and the summary counts them
+    small = table.slices["reading"].to_list().count("too small to tell")
+    assert small and any(f"· {small} too small to tell" in m.value for m in at.markdown)
 
 
 def test_error_tree_on_the_demo(on_demo):
@@ -261,18 +347,21 @@ def test_numeric_bins_are_in_their_natural_order_and_can_be_sorted_worst_first(o
 
 
 def test_a_found_slice_and_a_tree_node_are_in_the_url(on_demo):
-    at = page("pages/analysis.py", view="Find problem slices")
+    at = page("pages/analysis.py", view="Find problem slices", perm="5")
     [find] = [b for b in at.button if b.label == "Find problem slices"]
     find.click().run()
-    assert at.query_params["search"] == "1" and at.query_params["k"] == "8"
+    assert at.query_params["search"] == "1" and at.query_params["k"] == "8" and at.query_params["perm"] == "5"
     link = dict(at.query_params)
     run = runs.load_run(on_demo, link["run"])
     found = wb.discover(run, k=8, max_level=3, alpha=0.95, min_support=32, error="misclassification",
-                        binner="model", confirm=True)
+                        binner="model", permutations=5)
     row = found.slices.row(1, named=True)
     at = page("pages/analysis.py", **link, found=row["where"])
     assert_clean(at)
     assert at.subheader[0].value == f"Rows where {row['predicate']}"
+    # its metrics against the rest count the whole holdout, which is said to flatter it
+    assert any(c.value.startswith("Counted on the whole holdout, the rows the search chose this slice on included")
+               for c in at.caption)
 
     at = page("pages/analysis.py", view="Error tree", run=run.run_id, grow="1", depth="2")
     assert_clean(at)

@@ -2,6 +2,7 @@
 draws the table's rows in its order, with the overall line and each slice's row count labelled
 where no other text is (tests/browser/test_chart_text.py checks the drawn text in the app)."""
 import dataclasses
+import math
 
 import polars as pl
 import pytest
@@ -73,7 +74,7 @@ def test_slice_chart_labels_row_counts_and_the_overall_line_outside_the_bars(tra
     assert (table.slices["value"] < 0).any(), "the test needs a negative bar"
     fig = charts.slice_chart(table)
     assert fig.data[0].text is None  # no text inside the bars, where a short one cannot hold it
-    assert list(fig.data[0].hovertext) == [f"{n:,} rows" for n in table.slices["n"]]
+    assert [h.split("<br>")[-1] for h in fig.data[0].hovertext] == [f"{n:,} rows" for n in table.slices["n"]]
     notes = {a.text: a for a in fig.layout.annotations}
     # the row counts: a column right of the plot, one per bar, under the heading 'rows'
     counts = [a for a in fig.layout.annotations if a.yref == "y"]
@@ -121,6 +122,47 @@ def test_a_long_table_draws_its_first_rows(trained):
     fig = charts.slice_chart(table, max_slices=2)
     assert list(fig.data[0].y) == charts.slice_labels(table)[:2]
     assert f"(first 2 of {table.slices.height})" in fig.layout.title.text
+
+
+@pytest.mark.parametrize("task,metric", [("binary", "error_rate"), ("binary", "roc_auc"), ("binary", "mean_score"),
+                                         ("regression", "bias")])
+def test_slice_bars_are_colored_by_their_reading(trained, task, metric):
+    """Each bar's color and hover come from its reading, whatever the metric's direction."""
+    _, run = trained[task]
+    table = slices.breakdown(run, ("c0", "x1"), metric=metric, bins=3)
+    bar = charts.slice_chart(table).data[0]
+    readings = table.slices["reading"].to_list()
+    assert list(bar.marker.color) == [charts.READING_COLORS[r] for r in readings]
+    for hover, reading, d in zip(bar.hovertext, readings, table.slices["detectable"]):
+        assert hover.startswith(f"{reading} · ")
+        said = "no test possible" if d is None or not math.isfinite(d) else f"could detect ±{d:.4g}"
+        assert said in hover
+
+
+def test_each_reading_has_its_own_color_and_a_slice_too_small_to_tell_is_fainter(trained):
+    _, run = trained["binary"]
+    table = slices.breakdown(run, ("c0", "x1"), bins=3)
+    cycle = list(slices.READINGS) * (table.slices.height // len(slices.READINGS) + 1)
+    rows = table.slices.with_columns(reading=pl.Series(cycle[:table.slices.height]))
+    bar = charts.slice_chart(dataclasses.replace(table, slices=rows)).data[0]
+    color = dict(zip(rows["reading"], bar.marker.color))
+    assert set(color) == set(slices.READINGS)
+    assert (color["worse"], color["better"]) == (charts.BAD, charts.OK)  # the flag and its other color
+    assert color["higher"] == color["lower"] == charts.FLAG  # no better direction: one flag color
+    # a grey bar on 40 rows and one on 40,000 read differently: the same grey, fainter
+    assert color["no clear difference"] == charts.NEUTRAL != color["too small to tell"] == charts.FAINT
+    assert charts.FAINT.startswith("rgba(148, 163, 184, ") and int(charts.NEUTRAL[1:3], 16) == 148
+    assert len({color[r] for r in ("worse", "better", "higher", "no clear difference", "too small to tell")}) == 5
+    # the key to the colors is in the subtitle, one line each so that none is wider than the chart
+    subtitle = charts.slice_chart(table).layout.title.subtitle.text.split("<br>")
+    assert subtitle[1:] == ["red/green: worse/better than the rest (q < 0.05)",
+                            "grey: no clear difference · faint: too small to tell"]
+
+
+def test_detectable_text():
+    assert charts.detectable_text(0.05123) == "could detect ±0.05123"
+    assert charts.detectable_text(None) == charts.detectable_text(float("inf")) == charts.detectable_text(float("nan"))
+    assert charts.detectable_text(None) == "no test possible"
 
 
 def test_multiclass_has_no_curves(trained):

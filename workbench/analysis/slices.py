@@ -44,13 +44,13 @@ def method(metric: str) -> str:
     """How a breakdown's intervals and tests of ``metric`` are made, in words, for captions."""
     kind, _, _, bounds = _ROW[metric]
     if kind == "rate":
-        return "Wilson intervals; two-proportion z-test of each slice against the rest"
+        return "Intervals: Wilson; test: two-proportion z-test of each slice against the rest"
     if kind == "auc":
-        return (f"DeLong intervals on the logit scale; z-test of each slice against the rest (logit scale); "
+        return (f"Intervals: DeLong on the logit scale; test: z-test of each slice's logit AUC against the rest's; "
                 f"a slice needs at least {stats.AUC_MIN_CLASS} positives and {stats.AUC_MIN_CLASS} negatives")
-    what = "the root of the mean squared error's" if kind == "rmse" else ""
-    return (f"{what} {_SCALE[bounds]} intervals; Welch's t-test of each slice against the rest; "
-            f"a slice needs at least {stats.MEAN_MIN_ROWS} rows").strip().capitalize()
+    root = " (RMSE: the root of the MSE's)" if kind == "rmse" else ""
+    return (f"Intervals: {_SCALE[bounds]}{root}; test: Welch's t-test of each slice against the rest; "
+            f"a slice needs at least {stats.MEAN_MIN_ROWS} rows")
 
 
 # a slice "can tell" when it would see (at 80% power) a difference of this share of the metric's

@@ -14,6 +14,11 @@ from workbench.analysis.slices import SliceTable
 
 COLORS = {"lightgbm": "#2563eb", "linear": "#f59e0b", "trivial": "#9ca3af"}
 BAD, OK, NEUTRAL = "#dc2626", "#16a34a", "#94a3b8"
+FLAG = COLORS["lightgbm"]           # a slice that differs, for a metric with no better direction
+FAINT = "rgba(148, 163, 184, 0.35)"  # NEUTRAL, fainter: too small to tell, on a light or dark page
+# a slice bar's color by its reading (workbench.analysis.slices.READINGS)
+READING_COLORS = {"worse": BAD, "better": OK, "higher": FLAG, "lower": FLAG,
+                  "no clear difference": NEUTRAL, "too small to tell": FAINT}
 OVERALL, MUTED = "#111827", "#64748b"
 METRIC_LABELS = {
     "error_rate": "error rate", "accuracy": "accuracy", "log_loss": "log loss", "brier": "Brier score",
@@ -119,29 +124,33 @@ def _short(label: str, most: int) -> str:
     return label if len(label) <= most else label[:most - 1] + "…"
 
 
+def detectable_text(value: float | None, fmt: str = ".4g") -> str:
+    """'could detect ±0.0512', or what stands in for it where the slice allows no test."""
+    if value is None or value != value or value == float("inf"):
+        return "no test possible"
+    return f"could detect ±{value:{fmt}}"
+
+
 def slice_chart(st: SliceTable, *, max_slices: int = 40) -> go.Figure:
     """Horizontal bars in the row order of ``st.slices`` (its first row on top), 95% intervals,
-    significant slices colored, the overall value as a dashed line labelled above the plot, and
-    each slice's row count in a column right of the plot. Each bar's ``customdata`` is its row
-    index in ``st.slices``; the first ``max_slices`` rows are drawn."""
+    each bar colored by its reading (``READING_COLORS``: a slice that differs from the rest in
+    color, one that could have shown a difference but did not in grey, one too small to tell in
+    faint grey), the overall value as a dashed line labelled above the plot, and each slice's row
+    count in a column right of the plot. Each bar's ``customdata`` is its row index in
+    ``st.slices``; the first ``max_slices`` rows are drawn."""
     t = st.slices.head(max_slices)
     labels = slice_labels(st)[:max_slices]
     ticks = [" · ".join(_short(str(r[c]), LABEL_MOST // len(st.by)) for c in st.by) for r in t.iter_rows(named=True)]
     overall = st.overall["value"]
-    colors = []
-    for r in t.iter_rows(named=True):
-        if not r["significant"] or st.higher_is_better is None:
-            colors.append(NEUTRAL if not r["significant"] else COLORS["lightgbm"])
-        else:
-            worse = (r["value"] < overall) if st.higher_is_better else (r["value"] > overall)
-            colors.append(BAD if worse else OK)
+    colors = [READING_COLORS.get(r, NEUTRAL) for r in t["reading"]]
     name = METRIC_LABELS.get(st.metric, st.metric)
     low, high = t["ci_low"].fill_null(t["value"]), t["ci_high"].fill_null(t["value"])
     fig = go.Figure(go.Bar(
         y=labels, x=t["value"], orientation="h", marker_color=colors, customdata=list(range(t.height)),
         error_x=dict(type="data", symmetric=False, array=(high - t["value"]).fill_null(0),
                      arrayminus=(t["value"] - low).fill_null(0), color="#334155"),
-        hovertext=[f"{n:,} rows" for n in t["n"]],
+        hovertext=[f"{reading} · {detectable_text(d)}<br>{n:,} rows"
+                   for reading, d, n in zip(t["reading"], t["detectable"], t["n"])],
         hovertemplate="%{y}<br>" + name + " %{x:.4g}<br>%{hovertext}<extra></extra>"))
     # x range fixed here, so the overall label can be anchored to stay inside the plot
     lo = min(0.0, overall, *low.drop_nulls(), *t["value"].drop_nulls())
@@ -164,11 +173,13 @@ def slice_chart(st: SliceTable, *, max_slices: int = 40) -> go.Figure:
                      tickmode="array", tickvals=labels, ticktext=ticks)
     shown = f" (first {max_slices} of {st.slices.height})" if st.slices.height > max_slices else ""
     if st.higher_is_better is None:
-        colored = "blue: differs from the rest of the holdout (q < 0.05)"
+        colored = "blue: higher or lower than the rest (q < 0.05)"
     else:
-        colored = "red/green: worse/better than the rest of the holdout (q < 0.05)"
-    subtitle = ("whiskers: 95% CI · dashed line: the whole holdout", f"{colored} · grey: no clear difference")
-    height = max(300, 150 + BAR_STEP * t.height)  # title lines and label band, axis, bars
+        colored = "red/green: worse/better than the rest (q < 0.05)"
+    # one line each, so that none is wider than the chart
+    subtitle = ("whiskers: 95% CI · dashed line: the whole holdout", colored,
+                "grey: no clear difference · faint: too small to tell")
+    height = max(300, 166 + BAR_STEP * t.height)  # title lines and label band, axis, bars
     fig = _layout(fig, f"{name} by {' × '.join(st.by)}{shown}", name, " × ".join(st.by),
                   subtitle=subtitle, band=LABEL_BAND, height=height)
     return fig.update_layout(margin_r=80)
