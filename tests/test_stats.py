@@ -663,6 +663,14 @@ def test_perfect_or_small_aucs_get_no_interval_and_no_test():
     assert g.value.tolist() == [1.0, 1.0, 0.0, 0.8, 0.8]  # the AUC itself is still shown
 
 
+def test_group_delong_of_no_rows_is_empty_and_of_one_class_has_no_auc():
+    empty = stats.group_delong(np.zeros(0, int), np.zeros(0, int), np.zeros(0))
+    assert all(len(getattr(empty, f)) == 0 for f in ("n", "auc", "var", "rest_auc", "rest_var"))
+    assert np.isnan(empty.overall_auc) and np.isnan(empty.overall_var)
+    one = stats.group_delong(np.array([0, 0, 1]), np.ones(3, int), np.array([0.1, 0.2, 0.3]))
+    assert np.isnan(one.auc).all() and np.isnan(one.overall_auc) and one.n.tolist() == [2, 1]
+
+
 def test_a_three_row_slice_with_auc_1_is_not_flagged():
     """The case of the issue: 3 rows of a public dataset, AUC 1, once flagged at p = 1e-52."""
     rng = np.random.default_rng(3)

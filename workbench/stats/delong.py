@@ -98,8 +98,8 @@ def _side(g: np.ndarray, focal: np.ndarray, groups: int, by_score: tuple[np.ndar
     b[order], a[order], a2[order], w[order] = b_l[lvl], a_l[lvl], a2_l[lvl], w_l[lvl]
     # within-group levels: (group, score)
     order_g, lvl_g = by_group
-    fg_l, og_l = np.bincount(lvl_g, f[order_g]), np.bincount(lvl_g, o[order_g])
-    lvl_group = np.empty(len(fg_l), np.int64)
+    og_l = np.bincount(lvl_g, o[order_g])     # the group's other rows at each level
+    lvl_group = np.empty(len(og_l), np.int64)
     lvl_group[lvl_g] = g[order_g]
     o_cum = np.cumsum(og_l) - og_l
     first = np.r_[0, np.flatnonzero(np.diff(lvl_group)) + 1] if len(lvl_group) else np.zeros(0, np.int64)
@@ -112,7 +112,7 @@ def _side(g: np.ndarray, focal: np.ndarray, groups: int, by_score: tuple[np.ndar
     lb[order_g] = o_below_g[lvl_g]
     # pairs of the group's other rows: a lower one and a higher one see the focal rows above the
     # higher (2 x, for both orders); a tied pair (itself included) sees a2 at its level
-    a2_at_level = np.zeros(len(fg_l))
+    a2_at_level = np.zeros(len(og_l))
     a2_at_level[lvl_g] = a2[order_g]
     pairs = np.bincount(g, o * 2 * lb * a, groups) + np.bincount(lvl_group, og_l ** 2 * a2_at_level, groups)
 
