@@ -145,7 +145,7 @@ def shuffle_note(slot, run: wb.Run, settings: tuple) -> None:
         slot.error(str(e))
         return
     note = sentence(wb.text.search_note(tested))
-    p, shuffled = tested.search_p, tested.permutations
+    p, shuffled = tested.top_score_p, tested.permutations
     if p is not None and p >= 0.05 and round(p * (shuffled + 1)) > 1:
         slot.warning(note, icon=":material/casino:")
     else:

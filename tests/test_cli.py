@@ -54,7 +54,7 @@ def test_the_whole_loop_in_json(tmp_path):
     assert {"filters", "where", "size", "error", "score", "ci", "p_value", "q_value", "confirmed", "also",
             "search"} <= set(found["slices"][0])
     assert found["figures_from"].startswith("the other half") and found["permutations"] == 20
-    assert 1 / 21 <= found["search_p"] <= 1
+    assert 1 / 21 <= found["top_score_p"] <= 1
 
 
 def test_text_output_is_readable(tmp_path):

@@ -113,7 +113,7 @@ class Discovery:
     (column -> value or bin), where (SQL), score, also (the lower-ranked slices grouped under it),
     then size, error, ci_low, ci_high, rest_error, lift, p_value, q_value and confirmed, counted on
     the rows ``figures_from`` names; with confirmation also the search half's search_size,
-    search_error, search_ci_low, search_ci_high, search_p and search_q. ``search_p`` is the
+    search_error, search_ci_low, search_ci_high, search_p and search_q. ``top_score_p`` is the
     permutation p-value of the top score over ``permutations`` shuffles (None without any)."""
 
     run_id: str
@@ -126,7 +126,7 @@ class Discovery:
     seconds: float
     slices: pl.DataFrame
     figures_from: str = FROM_SEARCH
-    search_p: float | None = None
+    top_score_p: float | None = None
     permutations: int = 0
 
     def to_dict(self) -> dict:
@@ -143,7 +143,7 @@ class Discovery:
                                  "q_value": r["search_q"]}
             rows.append(row)
         return {"run_id": self.run_id, "error": self.error, "params": self.params, "figures_from": self.figures_from,
-                "search_p": self.search_p, "permutations": self.permutations, "slices": rows,
+                "top_score_p": self.top_score_p, "permutations": self.permutations, "slices": rows,
                 "n": self.n, "mean_error": self.mean_error, "candidates_evaluated": self.candidates_evaluated,
                 "levels": self.levels, "seconds": self.seconds}
 
@@ -230,19 +230,20 @@ def discover(run: Run, *, k: int = sliceline.DEFAULT_K, max_level: int | None = 
     keep, also = _group(rows_of, len(lattice.top), k, overlap) if group else (list(range(min(k, len(lattice.top)))), {})
     rate = error == "misclassification"
     table = _statistics(lattice, features, e[find], rate=rate, keep=keep, also=also)
-    if confirm and table.height:
+    if confirm:  # an empty table gets the same columns, so a reader of it needs no special case
         table = _confirm(table, [rows_of(i)[~find] for i in keep], e[~find], rate=rate)
-    elif table.height:
+    else:
         table = table.with_columns(confirmed=pl.lit(None, pl.Boolean))
-    search_p = None
+    top_score_p = None
     if permutations and len(lattice.top):
-        search_p = _permutation_p(X[find], e[find], domains, lattice.top_stats[0, 0], permutations, rng, search)
+        top_score_p = _permutation_p(X[find], e[find], domains, lattice.top_stats[0, 0], permutations, rng, search)
     params = {"k": k, "max_level": max_level, "alpha": alpha, "min_support": min_support, "bins": bins,
               "binner": binner, "columns": columns, "confirm": confirm, "seed": seed, "permutations": permutations,
               "group": group, "overlap": overlap}
     return Discovery(run.run_id, error, params, lattice.n, lattice.mean_error, len(lattice.evaluated),
                      lattice.levels, round(time.perf_counter() - started, 3), table,
-                     FROM_OTHER_HALF if confirm else FROM_SEARCH, search_p, permutations if search_p is not None else 0)
+                     FROM_OTHER_HALF if confirm else FROM_SEARCH, top_score_p,
+                     permutations if top_score_p is not None else 0)
 
 
 def _rows(X: np.ndarray, lattice: sliceline.Lattice, items) -> np.ndarray:
@@ -307,7 +308,8 @@ def _mean_stats(size, err, sq, total_n, total_err, total_sq, *, rate: bool) -> s
     """Mean error, 95% interval, rest mean and one-sided p (the slice errs more than the rest)."""
     if rate:
         return stats.rates_vs_rest(err, size, total_err, total_n, alternative="greater")
-    return stats.means_vs_rest(err, sq, size, total_err, total_sq, total_n, alternative="greater", bounds="positive")
+    return stats.means_vs_rest(err, sq, size, total_err, total_sq, total_n, alternative="greater", bounds="positive",
+                               min_rows=stats.MEAN_MIN_ROWS)
 
 
 def _statistics(lattice: sliceline.Lattice, features: list[Feature], e: np.ndarray, *, rate: bool,
@@ -338,7 +340,9 @@ def _statistics(lattice: sliceline.Lattice, features: list[Feature], e: np.ndarr
         "rest_error": rest, "lift": _lift(mean, rest), "p_value": g.p_value,
         "q_value": q_all[ts[:, 4].astype(np.int64)] if len(ts) else [],
     }, schema_overrides={"filters": pl.Struct({"column": pl.List(pl.String), "value": pl.List(pl.String)}),
-                         "also": pl.List(pl.String), "size": pl.Int64}).with_columns(pl.col(pl.Float64).fill_nan(None))
+                         "also": pl.List(pl.String), "size": pl.Int64, "predicate": pl.String, "where": pl.String,
+                         **dict.fromkeys(["score", "error", "ci_low", "ci_high", "rest_error", "lift", "p_value",
+                                          "q_value"], pl.Float64)}).with_columns(pl.col(pl.Float64).fill_nan(None))
 
 
 def _lift(mean, rest) -> np.ndarray:

@@ -137,13 +137,13 @@ def figures_note(d: Discovery) -> str:
 
 def search_note(d: Discovery) -> str:
     """The permutation p-value of the top score, in words ('' without shuffles)."""
-    if d.search_p is None:
+    if d.top_score_p is None:
         return ""
     r = d.permutations
-    if round(d.search_p * (r + 1)) == 1:
-        return (f"top score p = {d.search_p:.2g}: none of {r} searches of shuffled errors (same rows, same settings) "
+    if round(d.top_score_p * (r + 1)) == 1:
+        return (f"top score p = {d.top_score_p:.2g}: none of {r} searches of shuffled errors (same rows, same settings) "
                 f"scored as high, the smallest p {r} shuffles can give")
-    return (f"top score p = {d.search_p:.2g}: share of {r} searches of shuffled errors (same rows, same settings) "
+    return (f"top score p = {d.top_score_p:.2g}: share of {r} searches of shuffled errors (same rows, same settings) "
             f"that scored as high; a large p says the search found no more than it finds in noise")
 
 
