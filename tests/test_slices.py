@@ -168,16 +168,23 @@ def test_slice_vs_rest_reports_the_inside_rows(trained):
             assert value == pytest.approx(ORACLE[r["metric"]](_Frame(rows), y), rel=1e-9)
 
 
-def test_q_values_are_benjamini_hochberg_over_the_slices_shown(trained):
-    """statsmodels is the oracle: a breakdown that reported raw p-values as q would fail."""
+def test_q_values_are_benjamini_hochberg_over_the_slices_tested(trained):
+    """statsmodels is the oracle: a breakdown that reported raw p-values as q would fail, and so
+    would one that counted a slice too small for a test in the family."""
     from statsmodels.stats.multitest import multipletests
     _, run = trained["binary"]
+    untested = 0
     for metric in ("error_rate", "log_loss", "roc_auc"):
         table = slices.breakdown(run, ["c0", "x1"], metric=metric, bins=4).slices
-        p = table["p_value"].fill_null(1.0).to_numpy()
-        expected = multipletests(p, method="fdr_bh")[1]
-        np.testing.assert_allclose(table["q_value"].to_numpy(), expected, rtol=1e-12)
+        tested = table.filter(pl.col("p_value").is_not_null())
+        expected = multipletests(tested["p_value"].to_numpy(), method="fdr_bh")[1]
+        np.testing.assert_allclose(tested["q_value"].to_numpy(), expected, rtol=1e-12)
         assert (table["q_value"] > table["p_value"]).any()  # many slices: BH raises some
+        rest = table.filter(pl.col("p_value").is_null())
+        assert rest["q_value"].is_null().all() and rest["detectable"].is_null().all()
+        assert (rest["reading"] == "too small to tell").all()
+        untested += rest.height
+    assert untested  # the family question arises: some slices had no test
 
 
 def test_p_values_are_two_sided_tests_against_the_rest(trained):
@@ -440,6 +447,8 @@ def test_each_slice_says_what_difference_it_could_detect_and_reads_by_it(trained
         else:
             sd = np.sqrt(overall * (1 - overall)) if metric == "error_rate" else per_row.std(ddof=1)
             expected = power.solve_power(None, nobs1=n, alpha=0.05, power=0.8, ratio=(N - n) / n) * sd
+        if r["p_value"] is None:  # no test, nothing it could detect
+            expected = np.inf
         assert (r["detectable"] if r["detectable"] is not None else np.inf) == pytest.approx(expected, rel=1e-4)
         if r["significant"]:
             worse = (r["diff"] > 0) == (metric in ("error_rate", "log_loss"))
@@ -452,3 +461,19 @@ def test_each_slice_says_what_difference_it_could_detect_and_reads_by_it(trained
     assert table.method and table.to_dict()["method"] == table.method
     readings = set(table.slices["reading"])
     assert readings <= set(slices.READINGS)
+
+
+def test_readings_do_not_depend_on_the_units_of_the_target():
+    """RMSE: the same squared errors in other units (x 100, x 0.01) read the same."""
+    rng = np.random.default_rng(2)
+    sizes = np.array([40, 50, 200, 1000, 5000])
+    sq = [rng.exponential(1.0, n) * (1.5 if i == 2 else 1) for i, n in enumerate(sizes)]
+    readings = []
+    for scale in (0.01, 1.0, 100.0):
+        agg = pl.DataFrame({"k0": [str(i) for i in range(len(sizes))], "where": ["TRUE"] * len(sizes),
+                            "n": sizes, "sx": [(s * scale ** 2).sum() for s in sq],
+                            "sxx": [((s * scale ** 2) ** 2).sum() for s in sq]})
+        table, _ = slices._statistics(agg, "rmse", ["k0"], bounds="positive", higher=False)
+        readings.append(table["reading"].to_list())
+    assert readings[0] == readings[1] == readings[2]
+    assert any("no clear difference" in r for r in readings[1])

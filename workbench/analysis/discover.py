@@ -178,7 +178,10 @@ def encode(run: Run, con: duckdb.DuckDBPyConnection, src: str, columns: list[str
         # a number with more values than bins is cut at the model's thresholds where it has some
         # (a point mass such as 0 included: LightGBM puts a threshold right above it)
         if b.binned and binner == "model" and is_numeric_type(schema[c]) and thresholds.get(c):
-            best = sorted(thresholds[c], key=lambda tg: -tg[1])[:bins - 1]
+            # a threshold right beside a point mass (LightGBM cuts 0 from the rest at 1e-35) only
+            # splits off an empty sliver: the point's own bin already does that cut
+            beside = [t for t, _ in thresholds[c] if any(abs(t - p) <= 1e-9 * max(1.0, abs(p)) for p in b.points)]
+            best = sorted((tg for tg in thresholds[c] if tg[0] not in beside), key=lambda tg: -tg[1])[:bins - 1]
             b = Binning(c, tuple(sorted(t for t, _ in best)), nan_missing=b.nan_missing, points=b.points)
         if b.binned:
             features.append(Feature(c, binning=b))

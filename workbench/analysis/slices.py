@@ -77,8 +77,9 @@ class SliceTable:
 
     ``slices`` has a column per ``by`` column (the value or bin label), then ``n``, ``share``,
     ``value``, ``ci_low``, ``ci_high``, ``rest_value``, ``diff``, ``p_value``, ``q_value``
-    (Benjamini-Hochberg over the slices shown), ``significant`` (q < 0.05), ``detectable`` (the
-    difference from the rest the slice's size lets the test find with 80% power), ``reading``
+    (Benjamini-Hochberg over the slices tested; None for a slice too small for a test),
+    ``significant`` (q < 0.05), ``detectable`` (the difference from the rest the slice's size lets
+    the test find with 80% power; None without a test), ``reading``
     (one of ``READINGS``) and ``where``. ``method`` names the interval and test.
     Rows come in ``order``: ``natural`` (bins low to high, values in their order, missing last)
     or ``worst`` (worst value first). ``positive_class`` names the class a binary run's rates and
@@ -172,8 +173,11 @@ def breakdown(run: Run, by: list[str] | tuple[str, ...], *, metric: str | None =
     table, overall = _statistics(agg, kind, keys, extra=("_natural",), delong=delong, bounds=bounds,
                                  higher=higher)
     table = table.rename(dict(zip(keys, by))).filter(pl.col("n") >= min_size)
-    table = table.with_columns(q_value=pl.Series(stats.bh_qvalues(table["p_value"].fill_null(np.nan).to_numpy()),
-                                                 dtype=pl.Float64))
+    # Benjamini-Hochberg over the slices tested: a slice too small for a test is no member of the family
+    p = table["p_value"].fill_null(np.nan).to_numpy()
+    q = np.full(len(p), np.nan)
+    q[np.isfinite(p)] = stats.bh_qvalues(p[np.isfinite(p)])
+    table = table.with_columns(q_value=pl.Series(q, dtype=pl.Float64).fill_nan(None))
     table = table.with_columns(significant=(pl.col("q_value") < 0.05) & pl.col("p_value").is_not_null())
     parts = pl.col("reading").str.split_exact("|", 1)
     table = table.with_columns(reading=pl.when(pl.col("significant")).then(parts.struct.field("field_0"))
@@ -253,15 +257,16 @@ def _statistics(agg: pl.DataFrame, kind: str, keys: list[str], extra: tuple[str,
     if kind == "rmse":  # the root of the mean squared error, of its interval's ends and of its reach
         detectable = np.sqrt(total + detectable) - np.sqrt(total)
         value, rest, total = np.sqrt(value), np.sqrt(rest), np.sqrt(total)
-        lo, hi, room = np.sqrt(lo), np.sqrt(hi), np.sqrt(total)
+        lo, hi, room = np.sqrt(lo), np.sqrt(hi), total  # total is the RMSE by now
         overall_ci = (np.sqrt(overall_ci[0]), np.sqrt(overall_ci[1]))
     diff = value - rest
+    detectable = np.where(np.isfinite(g.p_value), detectable, np.inf)  # no test, nothing it could detect
     reading = _readings(diff, g.p_value, detectable, room, higher)
     table = agg.select(*keys, "where", *extra).with_columns(
         n=pl.Series(n.astype(np.int64)), share=pl.Series(n / N), value=pl.Series(value, dtype=pl.Float64),
         ci_low=pl.Series(lo, dtype=pl.Float64), ci_high=pl.Series(hi, dtype=pl.Float64),
         rest_value=pl.Series(rest, dtype=pl.Float64), diff=pl.Series(diff, dtype=pl.Float64),
-        p_value=pl.Series(g.p_value, dtype=pl.Float64), detectable=pl.Series(detectable, dtype=pl.Float64),
+        p_value=pl.Series(g.p_value, dtype=pl.Float64), detectable=pl.Series(np.where(np.isfinite(detectable), detectable, np.nan), dtype=pl.Float64),
         reading=pl.Series(reading, dtype=pl.String))
     table = table.with_columns(pl.col(pl.Float64).fill_nan(None))
     return table, {"value": float(total), "ci": [float(overall_ci[0]), float(overall_ci[1])], "n": int(N)}

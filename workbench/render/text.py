@@ -98,7 +98,7 @@ def slices_text(st: SliceTable, run: Run | None = None) -> str:
 def multiplicity(st: SliceTable) -> str:
     """What a breakdown's q-values adjust over and what its readings mean, in one line."""
     tested = st.slices["p_value"].is_not_null().sum()
-    return (f"q: Benjamini-Hochberg over the {tested} of {st.slices.height} slices tested; * q < 0.05. "
+    return (f"q: Benjamini-Hochberg over the {tested} of {st.slices.height} slices that could be tested; * q < 0.05. "
             f"detectable: the difference from the rest a slice of its size shows with 80% power; "
             f"'too small to tell' where that is over half the metric's room or no test was possible")
 
