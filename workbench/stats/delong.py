@@ -62,31 +62,21 @@ class _Side:
     pairs: np.ndarray      # sum over the group's pairs of other rows of focal rows above both
 
 
-def _levels(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sort order by ``keys`` (last key first, as ``np.lexsort``) and each sorted row's level:
-    rows with equal keys share a level."""
-    order = np.lexsort(keys)
-    sk = [k[order] for k in keys]
+def _levels(order: np.ndarray, *keys: np.ndarray) -> np.ndarray:
+    """Each row's level in ``order`` (a sort by ``keys``): rows with equal keys share one."""
     new = np.ones(len(order), bool)
     if len(order):
-        new[1:] = np.logical_or.reduce([k[1:] != k[:-1] for k in sk])
-    return order, np.cumsum(new) - 1
+        new[1:] = np.logical_or.reduce([k[order][1:] != k[order][:-1] for k in keys])
+    return np.cumsum(new) - 1
 
 
-def _reversed(order: np.ndarray, lvl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The same sort with the order of its levels turned around (scores negated): groups, where
-    they lead the sort, come in the opposite order too, which nothing here depends on."""
-    return order[::-1], (lvl[-1] if len(lvl) else 0) - lvl[::-1]
-
-
-def _side(g: np.ndarray, focal: np.ndarray, groups: int, by_score: tuple[np.ndarray, np.ndarray],
-          by_group: tuple[np.ndarray, np.ndarray]) -> _Side:
-    """The sums of one class's placements, from the sort by score and the sort by (group, score)."""
-    f = focal.astype(float)
-    o = 1.0 - f
+def _side(gs: np.ndarray, fs: np.ndarray, gl: np.ndarray, lvl_g: np.ndarray, levels: int, groups: int) -> _Side:
+    """The sums of one class's placements. Every array is per row in the order of the sort by
+    (group, score): ``gs`` the group, ``fs`` 1.0 for the focal class, ``gl`` the row's level in
+    the holdout's score order (of ``levels``), ``lvl_g`` its level in the (group, score) order."""
+    f, o = fs, 1.0 - fs
     # global levels of the score: counts of each class at a level, and those below it
-    order, lvl = by_score
-    f_l, o_l = np.bincount(lvl, f[order]), np.bincount(lvl, o[order])
+    f_l, o_l = np.bincount(gl, f, levels), np.bincount(gl, o, levels)
     o_below = np.cumsum(o_l) - o_l
     f_above = f_l.sum() - np.cumsum(f_l)
     b_l = o_below + 0.5 * o_l                  # a focal row's count of other rows below it
@@ -94,32 +84,29 @@ def _side(g: np.ndarray, focal: np.ndarray, groups: int, by_score: tuple[np.ndar
     a2_l = f_above + 0.25 * f_l                # ... of focal rows above it and a tied partner
     bsum_l = f_l * b_l
     w_l = (bsum_l.sum() - np.cumsum(bsum_l)) + 0.5 * bsum_l
-    b, a, a2, w = (np.empty(len(g)) for _ in range(4))
-    b[order], a[order], a2[order], w[order] = b_l[lvl], a_l[lvl], a2_l[lvl], w_l[lvl]
+    b, a, a2, w = b_l[gl], a_l[gl], a2_l[gl], w_l[gl]
     # within-group levels: (group, score)
-    order_g, lvl_g = by_group
-    og_l = np.bincount(lvl_g, o[order_g])     # the group's other rows at each level
+    og_l = np.bincount(lvl_g, o)               # the group's other rows at each level
     lvl_group = np.empty(len(og_l), np.int64)
-    lvl_group[lvl_g] = g[order_g]
+    lvl_group[lvl_g] = gs
     o_cum = np.cumsum(og_l) - og_l
     first = np.r_[0, np.flatnonzero(np.diff(lvl_group)) + 1] if len(lvl_group) else np.zeros(0, np.int64)
     base = np.zeros(groups)
     base[lvl_group[first]] = o_cum[first]
     o_below_g = o_cum - base[lvl_group]        # the group's other rows strictly below the level
-    bw = np.empty(len(g))
-    bw[order_g] = (o_below_g + 0.5 * og_l)[lvl_g]
-    lb = np.empty(len(g))
-    lb[order_g] = o_below_g[lvl_g]
+    bw = (o_below_g + 0.5 * og_l)[lvl_g]
+    lb = o_below_g[lvl_g]
     # pairs of the group's other rows: a lower one and a higher one see the focal rows above the
     # higher (2 x, for both orders); a tied pair (itself included) sees a2 at its level
     a2_at_level = np.zeros(len(og_l))
-    a2_at_level[lvl_g] = a2[order_g]
-    pairs = np.bincount(g, o * 2 * lb * a, groups) + np.bincount(lvl_group, og_l ** 2 * a2_at_level, groups)
+    a2_at_level[lvl_g] = a2
+    pairs = np.bincount(gs, o * 2 * lb * a, groups) + np.bincount(lvl_group, og_l ** 2 * a2_at_level, groups)
 
     def per(x):
-        return np.bincount(g, x, groups)
-    return _Side(n_focal=per(f), within=per(f * bw), within2=per(f * bw * bw), total=float((f * b).sum()),
-                 total2=float((f * b * b).sum()), glob=per(f * b), glob2=per(f * b * b), cross=per(f * b * bw),
+        return np.bincount(gs, x, groups)
+    fb = f * b
+    return _Side(n_focal=per(f), within=per(f * bw), within2=per(f * bw * bw), total=float(fb.sum()),
+                 total2=float((fb * b).sum()), glob=per(fb), glob2=per(fb * b), cross=per(fb * bw),
                  other_above=per(o * a), w=per(o * w), pairs=pairs)
 
 
@@ -139,10 +126,20 @@ def group_delong(groups: np.ndarray, y: np.ndarray, score: np.ndarray) -> GroupD
     y = np.asarray(y).astype(bool)
     s = np.asarray(score, float)
     k = int(g.max()) + 1 if len(g) else 0
-    by_score, by_group = _levels(s), _levels(s, g)
-    pos_side = _side(g, y, k, by_score, by_group)
-    # the negatives' side: the same with the classes swapped and the scores negated
-    neg_side = _side(g, ~y, k, _reversed(*by_score), _reversed(*by_group))
+    # the sort by score, then a stable sort of the groups over it (a radix sort where the groups
+    # fit 16 bits): the sort by (group, score), faster than a two-key lexsort
+    order = np.argsort(s, kind="stable")
+    small = g.astype(np.int16) if k <= np.iinfo(np.int16).max else g
+    order_g = order[np.argsort(small[order], kind="stable")]
+    glvl = np.empty(len(g), np.int64)
+    glvl[order] = _levels(order, s)
+    gs, ys, gl, lvl_g = g[order_g], y[order_g].astype(float), glvl[order_g], _levels(order_g, g, s)
+    levels = int(gl.max()) + 1 if len(gl) else 0
+    pos_side = _side(gs, ys, gl, lvl_g, levels, k)
+    # the negatives' side: the same with the classes swapped and the scores negated, which turns
+    # both sorts around (groups then come in the opposite order, which nothing here depends on)
+    neg_side = _side(gs[::-1], 1.0 - ys[::-1], levels - 1 - gl[::-1],
+                     (lvl_g[-1] if len(lvl_g) else 0) - lvl_g[::-1], levels, k)
     P, Q = float(y.sum()), float((~y).sum())
     n_pos, n_neg = pos_side.n_focal, neg_side.n_focal
     auc, v_pos = _component(pos_side.within, pos_side.within2, n_pos, n_neg)
