@@ -167,6 +167,9 @@ SCORED_ROWS = {
 }
 
 ONE_GROUP = _scored([120], [1.0], 27)
+# scores of 0, 10 or -10 mostly: one group's highest score is the next group's lowest, so a level
+# of the (group, score) sort that ran across two groups would be caught
+TIES_ACROSS = _scored([25, 40, 60], [3.0, 6.0, 0.0], 28, decimals=-1)
 
 # Whole datasets for DeLong: (y, score)
 SCORES = {name: (d.y, d.score) for name, d in SCORED_ROWS.items()} | {
@@ -491,7 +494,8 @@ REGISTRY: list[Entry] = [
           POSITIVE_ROWS, rtol=1e-6),
     Entry("means_vs_rest[unit]", _means_ours("two-sided", 0, "unit"), _means_oracle("two-sided", 0, "unit"),
           UNIT_ROWS, rtol=1e-6),
-    Entry("group_delong", _group_delong_ours, _group_delong_oracle, SCORED_ROWS | {"one group": ONE_GROUP},
+    Entry("group_delong", _group_delong_ours, _group_delong_oracle,
+          SCORED_ROWS | {"one group": ONE_GROUP, "ties across groups": TIES_ACROSS},
           rtol=1e-8, atol=1e-13),
     Entry("auc_interval",
           lambda d: _pair(stats.auc_interval(*_pairwise_delong(*d))),
