@@ -170,8 +170,7 @@ def breakdown(run: Run, by: list[str] | tuple[str, ...], *, metric: str | None =
     place[rank] = np.arange(len(key_rows))
     agg = agg.with_columns(*(b.label_keys(agg[k]).alias(k) for b, k in zip(binnings, keys)),
                            pl.Series("where", where, dtype=pl.String), pl.Series("_natural", place))
-    table, overall = _statistics(agg, kind, keys, extra=("_natural",), delong=delong, bounds=bounds,
-                                 higher=higher)
+    table, overall = _statistics(agg, kind, keys, extra=("_natural",), delong=delong, bounds=bounds)
     table = table.rename(dict(zip(keys, by))).filter(pl.col("n") >= min_size)
     # Benjamini-Hochberg over the slices tested: a slice too small for a test is no member of the family
     p = table["p_value"].fill_null(np.nan).to_numpy()
@@ -179,9 +178,12 @@ def breakdown(run: Run, by: list[str] | tuple[str, ...], *, metric: str | None =
     q[np.isfinite(p)] = stats.bh_qvalues(p[np.isfinite(p)])
     table = table.with_columns(q_value=pl.Series(q, dtype=pl.Float64).fill_nan(None))
     table = table.with_columns(significant=(pl.col("q_value") < 0.05) & pl.col("p_value").is_not_null())
-    parts = pl.col("reading").str.split_exact("|", 1)
-    table = table.with_columns(reading=pl.when(pl.col("significant")).then(parts.struct.field("field_0"))
-                               .otherwise(parts.struct.field("field_1")))
+    up = pl.col("diff") > 0
+    direction = (pl.when(up).then(pl.lit("higher")).otherwise(pl.lit("lower")) if higher is None else
+                 pl.when(up == higher).then(pl.lit("better")).otherwise(pl.lit("worse")))
+    table = table.with_columns(reading=pl.when(pl.col("significant")).then(direction)
+                               .when(pl.col("_can_tell")).then(pl.lit("no clear difference"))
+                               .otherwise(pl.lit("too small to tell")))
     if order == "auto":
         first = binnings[0]
         order = "natural" if first.condition is None and is_ordered_type(schema.get(first.column, "")) else "worst"
@@ -226,9 +228,9 @@ def _auc_groups(con, src: str, key_sql: str, keys: list[str], y: str) -> tuple[p
 
 
 def _statistics(agg: pl.DataFrame, kind: str, keys: list[str], extra: tuple[str, ...] = (), *,
-                delong: stats.GroupDelong | None = None, bounds: str | None = None,
-                higher: bool | None = None) -> tuple[pl.DataFrame, dict]:
-    """Value, 95% interval, rest value, p-value, detectable difference and reading for each slice,
+                delong: stats.GroupDelong | None = None, bounds: str | None = None) -> tuple[pl.DataFrame, dict]:
+    """Value, 95% interval, rest value, p-value, detectable difference and whether it can tell a
+    difference (``_can_tell``, the reading's ground before multiplicity) for each slice,
     vectorized over slices."""
     n = agg["n"].to_numpy().astype(float)
     N = n.sum()
@@ -261,31 +263,16 @@ def _statistics(agg: pl.DataFrame, kind: str, keys: list[str], extra: tuple[str,
         overall_ci = (np.sqrt(overall_ci[0]), np.sqrt(overall_ci[1]))
     diff = value - rest
     detectable = np.where(np.isfinite(g.p_value), detectable, np.inf)  # no test, nothing it could detect
-    reading = _readings(diff, g.p_value, detectable, room, higher)
+    # a slice can tell when it could have seen TELL_SHARE of the metric's room
+    can_tell = np.isfinite(g.p_value) & (detectable <= TELL_SHARE * room)
     table = agg.select(*keys, "where", *extra).with_columns(
         n=pl.Series(n.astype(np.int64)), share=pl.Series(n / N), value=pl.Series(value, dtype=pl.Float64),
         ci_low=pl.Series(lo, dtype=pl.Float64), ci_high=pl.Series(hi, dtype=pl.Float64),
         rest_value=pl.Series(rest, dtype=pl.Float64), diff=pl.Series(diff, dtype=pl.Float64),
         p_value=pl.Series(g.p_value, dtype=pl.Float64), detectable=pl.Series(np.where(np.isfinite(detectable), detectable, np.nan), dtype=pl.Float64),
-        reading=pl.Series(reading, dtype=pl.String))
+        _can_tell=pl.Series(can_tell, dtype=pl.Boolean))
     table = table.with_columns(pl.col(pl.Float64).fill_nan(None))
     return table, {"value": float(total), "ci": [float(overall_ci[0]), float(overall_ci[1])], "n": int(N)}
-
-
-def _readings(diff, p, detectable, room: float, higher: bool | None) -> list[str]:
-    """Each slice's reading before multiplicity: its direction where the test can tell (the caller
-    keeps it only where the q-value is small), else whether the slice could have seen a difference
-    of ``TELL_SHARE`` of the metric's room."""
-    out = []
-    for d, pv, det in zip(diff, p, detectable):
-        if np.isfinite(pv) and np.isfinite(d):
-            direction = ("higher" if d > 0 else "lower") if higher is None else \
-                ("better" if (d > 0) == higher else "worse")
-        else:
-            direction = None
-        can_tell = np.isfinite(pv) and np.isfinite(det) and det <= TELL_SHARE * room
-        out.append(f"{direction}|{'no clear difference' if can_tell else 'too small to tell'}")
-    return out
 
 
 def slice_rows(run: Run, where: str | None, *, limit: int = 200, offset: int = 0) -> tuple[pl.DataFrame, int]:
