@@ -9,6 +9,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import streamlit as st
 
+from found_panel import found_table, shuffle_note
 from slice_panel import pick, rows_panel, selected_where, slice_detail
 from ui import (bool_param, breakdown, discover_default, discovered, float_param, fmt_ci, grown_tree, int_param, link,
                 param, selection_key, set_params, setup, table_height)
@@ -16,7 +17,6 @@ import workbench as wb
 from workbench import WorkbenchError
 
 PERMUTATIONS_MOST = 1000  # shuffles a search may ask for: each is one more search
-SEARCH_FIGURES = ("size", "error", "ci_low", "ci_high", "p", "q")  # a found slice's search_* columns
 
 ws = setup("Error analysis")
 all_runs = {r.run_id: r for r in wb.list_runs(ws)}
@@ -39,11 +39,6 @@ text_cols = [f.name for f in schema if not f.name.startswith("_") and str(f.type
 metric_names = wb.SLICE_METRICS[run.task]
 ERRORS = ["loss"] if run.task == "regression" else ["misclassification", "loss"]
 LINKED = {"search": st.query_params.get("search") == "1", "grow": st.query_params.get("grow") == "1"}
-
-
-def sentence(text: str) -> str:
-    """A core note ('figures from ...') as a sentence of its own."""
-    return f"{text[:1].upper()}{text[1:]}."
 
 
 def linked_once(flag: str) -> bool:
@@ -123,77 +118,8 @@ def problem_slices(run: wb.Run) -> None:
     where = selected_where("found", view, found.slices, {"table": (table_key, rows[0] if rows else None)})
     row = pick(found.slices, where)
     if row is not None:
-        slice_detail(ws, run, row, view, "found", note=(
-            "Counted on the whole holdout, the rows the search chose this slice on included: these figures "
-            "flatter it; the table's are the ones to act on." if confirm else
-            "Counted on the whole holdout, which the search chose this slice on: these figures flatter it."))
-    shuffle_note(note_slot, run, settings)
-
-
-def shuffle_note(slot, run: wb.Run, settings: tuple) -> None:
-    """The top score's permutation p-value in ``slot`` (above the table), computed after the table
-    is on screen; a warning where shuffled errors scored as high (not where few shuffles cannot
-    give a small p)."""
-    perm = settings[7]
-    if not perm:
-        slot.caption("No shuffles: nothing here says whether the top score is more than the search finds in noise.")
-        return
-    try:
-        with slot.container(), st.spinner(f"Testing the top score against {perm} searches of shuffled errors…"):
-            tested = discovered(str(ws.root), run.run_id, settings)
-    except WorkbenchError as e:
-        slot.error(str(e))
-        return
-    note = sentence(wb.text.search_note(tested))
-    p, shuffled = tested.top_score_p, tested.permutations
-    if p is not None and p >= 0.05 and round(p * (shuffled + 1)) > 1:
-        slot.warning(note, icon=":material/casino:")
-    else:
-        slot.caption(note)
-
-
-def found_table(found: wb.Discovery, key: str):
-    """The found slices with the figures a reviewer acts on, said to be from the rows they are from,
-    and the search half's figures apart, named as optimistic; returns the table's selection."""
-    confirm = bool(found.params.get("confirm"))
-    grouped = bool(found.params.get("group"))
-    rows = "unseen half" if confirm else "searched rows"
-    cols = (["predicate", "size", "error", "ci_low", "ci_high", "lift", "q_value"] + (["confirmed"] if confirm else [])
-            + (["also"] if grouped else []))
-    shown = found.slices.with_columns(also=pl.col("also").list.join("; ")).select(cols)
-    st.caption(sentence(wb.text.figures_note(found)))
-    picked = st.dataframe(shown, hide_index=True, on_select="rerun", selection_mode="single-row", key=key,
-                          height=table_height(shown.height), column_config={
-                              "predicate": st.column_config.TextColumn("slice", width="large"),
-                              "size": st.column_config.NumberColumn(f"rows ({rows})", format="localized"),
-                              "error": st.column_config.NumberColumn(f"error ({rows})", format="%.4g"),
-                              "ci_low": st.column_config.NumberColumn("95% CI low", format="%.4g"),
-                              "ci_high": st.column_config.NumberColumn("95% CI high", format="%.4g"),
-                              "lift": st.column_config.NumberColumn(f"lift ({rows})", format="%.4g"),
-                              "q_value": st.column_config.NumberColumn(
-                                  "q (BH, slices shown)" if confirm else "q (BH, all candidates)", format="%.2e"),
-                              "confirmed": st.column_config.CheckboxColumn("confirmed (q < 0.05)"),
-                              "also": st.column_config.TextColumn("also (overlapping slices grouped here)",
-                                                                  width="medium")})
-    also = (f" · also: lower-ranked slices sharing {found.params['overlap']:.0%} or more of their rows with this "
-            "one (Jaccard), grouped under it" if grouped else "")
-    st.caption(f"error: mean per-row {found.error} with 95% CI · lift: error over the rest of those rows · q: "
-               f"one-sided test that the slice errs more than the rest{also}. Select a row for its rows.")
-    if confirm:
-        with st.expander("Search half's figures (optimistic)"):
-            st.caption("The same slices on the half of the holdout the search chose them on. The search picks "
-                       "slices that err there, so these figures flatter them. q: Benjamini-Hochberg over all "
-                       f"{found.candidates_evaluated:,} candidates the search evaluated.")
-            st.dataframe(found.slices.select("predicate", *(f"search_{c}" for c in SEARCH_FIGURES)), hide_index=True,
-                         height=table_height(found.slices.height), column_config={
-                             "predicate": st.column_config.TextColumn("slice", width="large"),
-                             "search_size": st.column_config.NumberColumn("rows (search half)", format="localized"),
-                             "search_error": st.column_config.NumberColumn("error (search half)", format="%.4g"),
-                             "search_ci_low": st.column_config.NumberColumn("95% CI low", format="%.4g"),
-                             "search_ci_high": st.column_config.NumberColumn("95% CI high", format="%.4g"),
-                             "search_p": st.column_config.NumberColumn("p", format="%.2e"),
-                             "search_q": st.column_config.NumberColumn("q (BH, all candidates)", format="%.2e")})
-    return picked
+        slice_detail(ws, run, row, view, "found", note=wb.text.whole_holdout_note(found))
+    shuffle_note(note_slot, ws, run, settings)
 
 
 @st.fragment
@@ -243,10 +169,8 @@ def slices_view(run: wb.Run, table: wb.SliceTable, keys: tuple[str, ...], label:
     chart_key = selection_key("slice", "chart", f"{view}|{table.order}")
     table_key = selection_key("slice", "table", f"{view}|{table.order}")
     event = st.plotly_chart(wb.charts.slice_chart(table), on_select="rerun", selection_mode="points", key=chart_key)
-    # the reading next to the value; "could detect" empty where the slice allows no test
-    detectable = pl.when(pl.col("detectable").is_finite()).then(pl.col("detectable")).alias("detectable")
     shown = table.slices.select(*table.by, "n", "share", "value", "ci_low", "ci_high", "rest_value", "diff", "reading",
-                                detectable, "p_value", "q_value")
+                                "detectable", "p_value", "q_value")
     picked = st.dataframe(
         shown, hide_index=True, on_select="rerun", selection_mode="single-row", key=table_key,
         height=table_height(shown.height),
@@ -263,14 +187,7 @@ def slices_view(run: wb.Run, table: wb.SliceTable, keys: tuple[str, ...], label:
                            help="The difference from the rest that a slice of this size shows with 80% power."),
                        "p_value": st.column_config.NumberColumn("p", format="%.2e"),
                        "q_value": st.column_config.NumberColumn("q (BH)", format="%.2e")})
-    tested = int(table.slices["p_value"].is_not_null().sum())
-    differs = "higher or lower" if table.higher_is_better is None else "worse or better"
-    st.caption(f"Click a bar or a table row to see the slice's rows. {table.method}. q: Benjamini-Hochberg over the "
-               f"{tested} of {table.slices.height} slices shown that could be tested. Reading: {differs} than the "
-               "rest where q < 0.05; else 'no clear difference' where the slice's size could detect a difference "
-               "of half the metric's room, 'too small to tell' where it could not or allows no test. could detect: "
-               "the difference from the rest that a slice of its size shows with 80% power.")
-
+    st.caption(f"Click a bar or a table row to see the slice's rows. {table.method}. {wb.text.multiplicity(table)}")
     points = event.selection.points if event else []
     bar = int(points[0].get("customdata", points[0].get("point_index", 0))) if points else None
     rows = picked.selection.rows if picked else []

@@ -91,16 +91,34 @@ def slices_text(st: SliceTable, run: Run | None = None) -> str:
     rows = [{**r, "sig": "*" if r["significant"] else ""} for r in st.slices.to_dicts()]
     o = st.overall
     return (f"{st.metric} overall {fmt(o['value'])} {fmt(o['ci'])} on {o['n']:,} rows"
-            f"{_about_positive(positive_class(st, run))}\n{st.method}\n{multiplicity(st)}\n" +
+            f"{_about_positive(positive_class(st, run))}\n{st.method}\n{multiplicity(st)} * marks q < 0.05.\n" +
             table(rows, [*st.by, "n", "value", "ci_low", "ci_high", "q_value", "sig", "detectable", "reading"]))
 
 
 def multiplicity(st: SliceTable) -> str:
-    """What a breakdown's q-values adjust over and what its readings mean, in one line."""
+    """What a breakdown's q-values adjust over and what its readings mean: the app's caption and
+    the CLI's note."""
     tested = st.slices["p_value"].is_not_null().sum()
-    return (f"q: Benjamini-Hochberg over the {tested} of {st.slices.height} slices that could be tested; * q < 0.05. "
-            f"detectable: the difference from the rest a slice of its size shows with 80% power; "
-            f"'too small to tell' where that is over half the metric's room or no test was possible")
+    differs = "higher or lower" if st.higher_is_better is None else "worse or better"
+    return (f"q: Benjamini-Hochberg over the {tested} of {st.slices.height} slices shown that could be tested. "
+            f"Reading: {differs} than the rest where q < 0.05; else 'no clear difference' where the slice's size "
+            f"could detect a difference of half the metric's room, 'too small to tell' where it could not or allows "
+            f"no test. could detect: the difference from the rest that a slice of its size shows with 80% power.")
+
+
+def shuffles_scored_as_high(d: Discovery) -> bool:
+    """Whether some searches of shuffled errors reached the top score, so p >= 0.05 says the
+    search found no more than noise (not merely that too few shuffles ran to give a small p)."""
+    p = d.top_score_p
+    return p is not None and p >= 0.05 and round(p * (d.permutations + 1)) > 1
+
+
+def whole_holdout_note(d: Discovery) -> str:
+    """The caveat beside a found slice's figures counted on the whole holdout."""
+    if d.params.get("confirm"):
+        return ("Counted on the whole holdout, the rows the search chose this slice on included: these figures "
+                "flatter it; the table's are the ones to act on.")
+    return "Counted on the whole holdout, which the search chose this slice on: these figures flatter it."
 
 
 def saved_text(s: SavedSlice) -> str:
@@ -123,6 +141,11 @@ def positive_note(run: Run) -> str:
     r = run.record
     return (f"Binary: rates, scores, ROC AUC and log loss are about the positive class `{r.positive_class}` of "
             f"`{r.target}`; error rate counts wrong classes either way.")
+
+
+def sentence(text: str) -> str:
+    """A note ('figures from ...') as a sentence of its own."""
+    return f"{text[:1].upper()}{text[1:]}."
 
 
 def figures_note(d: Discovery) -> str:
