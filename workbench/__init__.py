@@ -53,11 +53,19 @@ _HOME = {
     "Discovery": "workbench.analysis.discover", "discover": "workbench.analysis.discover",
     "ErrorTree": "workbench.analysis.errortree", "error_tree": "workbench.analysis.errortree",
     "Diagnostics": "workbench.analysis.diagnostics", "diagnostics": "workbench.analysis.diagnostics",
+    "Importance": "workbench.analysis.explain", "importance": "workbench.analysis.explain",
+    "SliceContrast": "workbench.analysis.explain", "slice_contrast": "workbench.analysis.explain",
+    "Explanation": "workbench.analysis.explain", "explain": "workbench.analysis.explain",
+    "interactions": "workbench.analysis.explain", "SHAP_SAMPLE_ROWS": "workbench.analysis.explain",
+    "RowExplanation": "workbench.model.whatif", "explain_row": "workbench.model.whatif",
+    "parse_changes": "workbench.model.whatif",
+    "explain_all": "workbench.model.explain", "explained_count": "workbench.model.explain",
     # rendering
     "charts": "workbench.render.charts", "text": "workbench.render.text",
 }
 # public names that differ from the name in their module
-_ALIAS = {"save_slice": "save", "applicable_slices": "applicable", "suggest_training": "suggest"}
+_ALIAS = {"save_slice": "save", "applicable_slices": "applicable", "suggest_training": "suggest",
+          "SHAP_SAMPLE_ROWS": "SAMPLE_ROWS"}
 _MODULES = {"demo", "charts", "text"}
 
 __all__ = sorted(_HOME)
