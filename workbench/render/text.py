@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 if TYPE_CHECKING:  # types only: listing tables should not import LightGBM for discovery's type
     from workbench.analysis.discover import Discovery
     from workbench.analysis.errortree import ErrorTree
+    from workbench.analysis.explain import Explanation
+    from workbench.model.whatif import RowExplanation
     from workbench.analysis.slices import SliceTable
     from workbench.data.profile import Profile
     from workbench.store.catalog import Catalog
@@ -197,10 +199,51 @@ def tree_text(t: ErrorTree, run: Run | None = None) -> str:
     return table(rows, ["node", "n", "error", "ci"]) + about
 
 
+def explanation_text(e: Explanation) -> str:
+    imp = e.importance
+    about = f", class {quoted(imp.cls)}" if imp.cls is not None else (", |SHAP| summed over the classes"
+                                                                      if imp.task == "multiclass" else "")
+    head = (f"mean |SHAP| over {imp.rows_explained:,} of {imp.holdout_rows:,} holdout rows (seed {imp.seed}{about}); "
+            f"base value {imp.base_value:.4g}; {imp.method}; {imp.seconds:.1f} s")
+    rows = [{"feature": r["feature"], "mean |shap|": r["mean_abs_shap"], "ci": [r["ci_low"], r["ci_high"]],
+             "mean shap": r["mean_shap"] if r["mean_shap"] is not None else math.nan}
+            for r in imp.table.iter_rows(named=True)]
+    out = [head, table(rows, ["feature", "mean |shap|", "ci", "mean shap"])]
+    c = e.contrast
+    if c is not None:
+        out += ["", f"slice {c.where}: {c.slice_rows:,} holdout rows, mean raw score {c.mean_raw_inside:.4g} against "
+                    f"{c.mean_raw_outside:.4g} on the rest ({c.rest_rows:,} rows)", c.method,
+                table([{"feature": r["feature"], "inside": r["mean_shap_inside"], "outside": r["mean_shap_outside"],
+                        "diff": r["diff"], "ci": [r["ci_low"], r["ci_high"]],
+                        "q": r["q_value"] if r["q_value"] is not None else math.nan,
+                        "|shap| in": r["mean_abs_inside"], "|shap| out": r["mean_abs_outside"]}
+                       for r in c.table.iter_rows(named=True)],
+                      ["feature", "inside", "outside", "diff", "ci", "q", "|shap| in", "|shap| out"])]
+    return "\n".join(out)
+
+
+def row_text(r: RowExplanation) -> str:
+    about = f" (class {quoted(r.cls)})" if r.cls is not None else ""
+    sides = [("before", r.before)] + ([("after", r.after)] if r.after is not None else [])
+    head = [f"row {r.row} (label {r.label}){about}"]
+    for name, p in sides:
+        head.append(f"{name if r.after is not None else 'prediction'}: {p.prediction:.4g} (raw score {p.raw_score:.4g} "
+                    f"= base {p.base_value:.4g} + contributions)")
+    order = sorted(r.before.contributions, key=lambda f: -abs(r.before.contributions[f]))
+    rows = []
+    for f in order:
+        row = {"feature": f, "value": r.before.values[f], "contribution": r.before.contributions[f]}
+        if r.after is not None:
+            row.update({"new value": r.after.values[f] if f in r.changes else "", "new contribution": r.after.contributions[f]})
+        rows.append(row)
+    return "\n".join(head + [table(rows, list(rows[0]) if rows else ["feature"])])
+
+
 RENDERERS: dict[str, Callable[..., str]] = {
     "Catalog": catalog_text, "DatasetVersion": dataset_text, "DatasetList": datasets_text,
     "Profile": profile_text, "Run": run_text, "RunList": runs_text, "SliceTable": slices_text,
     "SavedSlice": saved_text, "Discovery": discovery_text, "ErrorTree": tree_text,
+    "Explanation": explanation_text, "RowExplanation": row_text,
 }
 
 
