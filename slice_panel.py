@@ -1,13 +1,15 @@
 """The panels of a chosen slice that every view of the Error analysis page opens the same way:
 which slice a view has chosen (:func:`selected_where`), a found slice's or tree node's SQL, save
-form and metrics against the rest (:func:`slice_detail`), and a slice's rows, a page at a time
+form and metrics against the rest (:func:`slice_detail`), a binary run's slice's reliability curve
+(:func:`calibration_panel`), and a slice's rows, a page at a time
 (:func:`rows_panel`). Kept out of ``pages/`` so that Streamlit does not list it as a page."""
 import math
 
 import polars as pl
 import streamlit as st
 
-from ui import chosen, export_rows, flash, int_param, linked_choice, set_params, slice_rows, slice_vs_rest
+from ui import (chosen, export_rows, flash, int_param, linked_choice, set_params, slice_calibration, slice_rows,
+                slice_vs_rest)
 import workbench as wb
 from workbench import WorkbenchError
 
@@ -46,6 +48,21 @@ def rows_panel(ws: wb.Workspace, run: wb.Run, where: str, view: str, family: str
     c2.download_button("Download rows (CSV)", export_rows(root, run.run_id, where, "csv"),
                        file_name=f"{stem}.csv", mime="text/csv", on_click="ignore",
                        key=f"dl-csv|{view}|{where}", icon=":material/download:")
+
+
+def calibration_panel(run: wb.Run, where: str, view: str = "") -> None:
+    """A binary run's slice: its reliability curve beside the holdout's (nothing for other tasks)."""
+    if run.task != "binary":
+        return
+    try:
+        curves = slice_calibration(str(run.workspace.root), run.run_id, where)
+    except WorkbenchError as e:
+        st.error(str(e))
+        return
+    st.plotly_chart(wb.charts.slice_calibration_chart(curves), key=f"calibration|{view}|{where}")
+    st.caption(f"Scores are the probability of {run.record.positive_class!r}; the points are deciles of each "
+               "one's own scores with Wilson 95% intervals; ECE as in the breakdown (debiased, equal-width "
+               "score bins).")
 
 
 def pick(table: pl.DataFrame, where: str | None) -> dict | None:
@@ -99,4 +116,5 @@ def slice_detail(ws: wb.Workspace, run: wb.Run, row: dict, view: str, family: st
                      **{c: st.column_config.NumberColumn(c.replace("_", " "), format="%.4g") for c in ("ci_low", "ci_high")},
                      "rest_value": st.column_config.NumberColumn("rest of holdout", format="%.4g"),
                      "p_value": st.column_config.NumberColumn("p", format="%.2e")})
+    calibration_panel(run, row["where"], view)
     rows_panel(ws, run, row["where"], view, family)

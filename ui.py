@@ -299,6 +299,12 @@ def slice_vs_rest(root: str, run_id: str, where: str):
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
+def slice_calibration(root: str, run_id: str, where: str):
+    """A slice's reliability curve beside the holdout's, cached on the run and the condition."""
+    return wb.slice_calibration(wb.load_run(Workspace(Path(root)), run_id), where)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
 def slice_rows(root: str, run_id: str, where: str, limit: int = 200, offset: int = 0):
     return wb.slice_rows(wb.load_run(Workspace(Path(root)), run_id), where, limit=limit, offset=offset)
 

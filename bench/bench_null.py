@@ -27,12 +27,22 @@ searches
     the rows shown. It varies from row to row only with the score, whose spread on noise is
     tiny (loss: to second order; misclassification: not at all while no row is predicted
     positive, as the header line says).
+calibration
+    The ECE breakdown (``workbench.stats.group_calibration``) on synthetic scores, where the truth
+    is known: scores from Beta(1, 3), labels y ~ Bernoulli(score) (perfectly calibrated), slices of
+    30 to 50,000 rows in one breakdown. The share of breakdowns flagging a slice (q < 0.05) and
+    per slice size; the intervals' coverage of the slice's true binned ECE (that of its true
+    probabilities against its scores) when every score is off by 0, +0.02, +0.05 or +0.1; and the
+    share of breakdowns finding a slice of each size whose scores alone are off by +0.1 (power).
+    (The breakdowns section also runs ``ece`` on the coin-flip runs, where the model's scores are
+    close to, not exactly, the flips' rate.)
 coverage
     By simulation, each interval method at n = 10, 20, 50, 100 and 1,000 rows
     (``bench/bench_coverage.py``, which runs alone too).
 
     python bench/bench_null.py [--section breakdowns searches coverage] [--seeds 20] [--min-size 1 20]
                                [--search-seeds 4] [--permutations 19] [--reps 4000]
+                               [--calibration-seeds 400]
 """
 from __future__ import annotations
 
@@ -63,7 +73,7 @@ from workbench.store.runs import Run
 from workbench.store.workspace import Workspace
 from bench_coverage import coverage_section  # noqa: E402 (bench/ is the script's own folder)
 
-SECTIONS = ("breakdowns", "searches", "coverage")
+SECTIONS = ("breakdowns", "searches", "calibration", "coverage")
 COLUMNS = ("carrier", "origin", "dest", "hour", "month", "manufacturer", "temp", "humid", "seats", "plane_year")
 ERRORS = ("misclassification", "loss")
 ALPHAS = (0.5, 0.99)
@@ -122,6 +132,69 @@ def print_breakdowns(counts: dict[tuple[str, int], list[int]], seeds: int, rate:
         print(f"{metric:<14} min size {min_size:>3}: {flagged:>3}/{total} breakdowns flag a slice = "
               f"{flagged / total:6.1%} (Wilson 95% [{low:.1%}, {high:.1%}]; goal <= 5%); per seed "
               f"{''.join(str(f) if f < 10 else 'X' for f in per_seed)}{note}")
+
+
+# ---------------------------------------------------------------- calibration
+
+CAL_SIZES = (30, 60, 100, 300, 1000, 3000, 10_000, 50_000)
+CAL_SHIFTS = (0.0, 0.02, 0.05, 0.1)
+
+
+def _calibration_rows(seed: int, shift: float, only: int | None = None):
+    """Group, label, score and true probability: Beta(1, 3) scores, labels from the score plus
+    ``shift`` (in every group, or only in group ``only``)."""
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(len(CAL_SIZES)), CAL_SIZES)
+    p = rng.beta(1, 3, len(g))
+    mu = np.clip(p + (shift if only is None else np.where(g == only, shift, 0.0)), 0, 1)
+    return g, rng.random(len(g)) < mu, p, mu
+
+
+def calibration_section(seeds: int) -> None:
+    from workbench import stats
+    started = time.perf_counter()
+    k = len(CAL_SIZES)
+    flagged, per_size = 0, np.zeros(k, int)
+    for seed in range(seeds):
+        g, y, p, _ = _calibration_rows(seed, 0.0)
+        c = stats.group_calibration(g, y, p, draws=0)
+        tested = np.isfinite(c.p_value)
+        q = np.full(k, np.nan)
+        q[tested] = stats.bh_qvalues(c.p_value[tested])
+        flagged += bool((q < 0.05).any())
+        per_size += q < 0.05
+    print(f"\nCALIBRATION (ECE). null: {seeds} breakdowns of a perfectly calibrated model (y ~ Bernoulli(score), "
+          f"scores Beta(1, 3)), one slice of each size {', '.join(f'{n:,}' for n in CAL_SIZES)}")
+    print(f"breakdowns flagging a slice (q < 0.05): {share(flagged, seeds)}; by slice size: "
+          + ", ".join(f"{n:,}: {f}" for n, f in zip(CAL_SIZES, per_size)))
+    reps = max(seeds // 4, 20)
+    print(f"coverage of the true binned ECE by the 95% interval, {reps} breakdowns per shift ({stats.ECE_DRAWS} "
+          f"draws each), by slice size:")
+    for shift in CAL_SHIFTS:
+        covered, offered = np.zeros(k), np.zeros(k)
+        for seed in range(reps):
+            g, y, p, mu = _calibration_rows(seed + 50_000, shift)
+            c = stats.group_calibration(g, y, p, seed=seed)
+            for i in range(k):
+                m = g == i
+                truth = stats.calibration_error(mu[m], p[m], debiased=False)
+                if np.isfinite(c.ci_low[i]):
+                    offered[i] += 1
+                    covered[i] += c.ci_low[i] <= truth <= c.ci_high[i]
+        print(f"  scores off by {shift:+.2f}: " + ", ".join(f"{n:,}: {cv / of:.2f}" for n, cv, of
+                                                            in zip(CAL_SIZES, covered, offered)))
+    found = np.zeros(k, int)
+    for i in range(k):
+        for seed in range(reps):
+            g, y, p, _ = _calibration_rows(seed + 90_000, 0.1, only=i)
+            c = stats.group_calibration(g, y, p, draws=0)
+            tested = np.isfinite(c.p_value)
+            q = np.full(k, np.nan)
+            q[tested] = stats.bh_qvalues(c.p_value[tested])
+            found[i] += bool(q[i] < 0.05 and c.value[i] > c.rest[i])
+    print(f"power: one slice's labels from score + 0.1, found worse (q < 0.05) in {reps} breakdowns: "
+          + ", ".join(f"{n:,}: {share(f, reps, goal=False)}" for n, f in zip(CAL_SIZES, found)))
+    print(f"({time.perf_counter() - started:.0f} s)")
 
 
 # ---------------------------------------------------------------- searches
@@ -249,6 +322,9 @@ def main() -> None:
                         help="shuffles behind each search's permutation p; with 19, p <= 0.05 exactly when "
                              "no shuffle reaches the real top score, an exact 5%% test")
     parser.add_argument("--reps", type=int, default=4000, help="simulated draws per coverage cell")
+    parser.add_argument("--calibration-seeds", type=int, default=400,
+                        help="simulated breakdowns for the ECE's false alarms (a quarter as many per coverage "
+                             "and power cell)")
     args = parser.parse_args()
     started = time.perf_counter()
     runs = max(args.seeds if "breakdowns" in args.section else 0,
@@ -276,6 +352,8 @@ def main() -> None:
         print_searches(tallies, args.search_seeds, rate, positive, args.permutations, spent["searches"])
     if runs:
         print(f"\n(setting up the demo and training {runs} coin-flip runs: {spent['training']:.0f} s)")
+    if "calibration" in args.section:
+        calibration_section(args.calibration_seeds)
     if "coverage" in args.section:
         coverage_section(args.reps)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import streamlit as st
 
 from found_panel import found_table, shuffle_note
-from slice_panel import pick, rows_panel, selected_where, slice_detail
+from slice_panel import calibration_panel, pick, rows_panel, selected_where, slice_detail
 from ui import (bool_param, breakdown, discover_default, discovered, float_param, fmt_ci, grown_tree, int_param, link,
                 param, selection_key, set_params, setup, table_height)
 import workbench as wb
@@ -203,6 +203,7 @@ def slices_view(run: wb.Run, table: wb.SliceTable, keys: tuple[str, ...], label:
                f"({wb.charts.detectable_text(row['detectable'])})")
     st.code(f"SELECT * FROM read_parquet('{run.predictions}')\nWHERE {row['where']}\nORDER BY _loss DESC, _row",
             language="sql")
+    calibration_panel(run, row["where"], view)
     rows_panel(ws, run, row["where"], view, "slice")
 
 

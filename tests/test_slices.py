@@ -10,6 +10,7 @@ from workbench.store import runs
 from workbench.analysis import slices
 from workbench.analysis.binning import MISSING
 from workbench import WorkbenchError
+from test_calibration import naive_ece
 
 ORACLE = {
     "error_rate": lambda f, y: 1 - f["_correct"].mean(),
@@ -22,6 +23,7 @@ ORACLE = {
     "rmse": lambda f, y: np.sqrt(skm.mean_squared_error(f["_label"], f["_pred"])),
     "mae": lambda f, y: skm.mean_absolute_error(f["_label"], f["_pred"]),
     "bias": lambda f, y: (f["_pred"] - f["_label"]).mean(),
+    "ece": lambda f, y: naive_ece(y, f["_score"]),
 }
 
 

@@ -50,6 +50,7 @@ _HOME = {
     "breakdown": "workbench.analysis.slices", "slice_rows": "workbench.analysis.slices",
     "slice_vs_rest": "workbench.analysis.slices", "default_metric": "workbench.analysis.slices",
     "export_rows": "workbench.analysis.slices", "ORDERS": "workbench.analysis.slices",
+    "SliceCalibration": "workbench.analysis.calibration", "slice_calibration": "workbench.analysis.calibration",
     "Discovery": "workbench.analysis.discover", "discover": "workbench.analysis.discover",
     "ErrorTree": "workbench.analysis.errortree", "error_tree": "workbench.analysis.errortree",
     "Diagnostics": "workbench.analysis.diagnostics", "diagnostics": "workbench.analysis.diagnostics",

@@ -36,6 +36,7 @@ _ROW = {
     "rmse": ("rmse", "_loss", False, "positive"),
     "mae": ("mean", "abs(_label - _pred)", False, "positive"),
     "bias": ("mean", "_pred - _label", None, None),
+    "ece": ("ece", None, False, None),
 }
 _SCALE = {None: "t", "unit": "t on the logit scale", "positive": "t on the log scale"}
 
@@ -48,6 +49,12 @@ def method(metric: str) -> str:
     if kind == "auc":
         return (f"Intervals: DeLong on the logit scale; test: z-test of each slice's logit AUC against the rest's; "
                 f"a slice needs at least {stats.AUC_MIN_CLASS} positives and {stats.AUC_MIN_CLASS} negatives")
+    if kind == "ece":
+        return (f"ECE: {stats.ECE_BINS} equal-width score bins, debiased (Kumar et al. 2019); intervals: "
+                f"bias-corrected Poisson bootstrap percentile ({stats.ECE_DRAWS} draws), 0 at the low end where a "
+                f"chi-square test does not reject calibration; test: chi-square of the slice's mean residual "
+                f"(label - score) against the rest's in each score bin, bins merged to {stats.EXPECTED_MIN} "
+                f"expected positives and negatives; a slice needs at least {stats.ECE_MIN_ROWS} rows")
     root = " (RMSE: the root of the MSE's)" if kind == "rmse" else ""
     return (f"Intervals: {_SCALE[bounds]}{root}; test: Welch's t-test of each slice against the rest; "
             f"a slice needs at least {stats.MEAN_MIN_ROWS} rows")
@@ -60,7 +67,7 @@ TELL_SHARE = 0.5
 READINGS = ("worse", "better", "higher", "lower", "no clear difference", "too small to tell")
 
 SLICE_METRICS = {
-    "binary": ("error_rate", "accuracy", "log_loss", "brier", "roc_auc", "positive_rate", "mean_score"),
+    "binary": ("error_rate", "accuracy", "log_loss", "brier", "roc_auc", "positive_rate", "mean_score", "ece"),
     "multiclass": ("error_rate", "accuracy", "log_loss"),
     "regression": ("rmse", "mae", "bias"),
 }
@@ -150,9 +157,11 @@ def breakdown(run: Run, by: list[str] | tuple[str, ...], *, metric: str | None =
     y = f"(_label = {sql_literal(run.record.positive_class)})::INT" if task == "binary" else None
     try:
         with limits(con):
-            delong = None
+            delong = calibration = None
             if kind == "auc":
                 agg, delong = _auc_groups(con, src, key_sql, keys, y)
+            elif kind == "ece":
+                agg, calibration = _ece_groups(con, src, key_sql, keys, y)
             else:
                 agg = con.sql(
                     f"SELECT {', '.join(keys)}, count(*)::BIGINT AS n, sum(x)::DOUBLE AS sx, "
@@ -170,7 +179,8 @@ def breakdown(run: Run, by: list[str] | tuple[str, ...], *, metric: str | None =
     place[rank] = np.arange(len(key_rows))
     agg = agg.with_columns(*(b.label_keys(agg[k]).alias(k) for b, k in zip(binnings, keys)),
                            pl.Series("where", where, dtype=pl.String), pl.Series("_natural", place))
-    table, overall = _statistics(agg, kind, keys, extra=("_natural",), delong=delong, bounds=bounds)
+    table, overall = _statistics(agg, kind, keys, extra=("_natural",), delong=delong, bounds=bounds,
+                                  calibration=calibration)
     table = table.rename(dict(zip(keys, by))).filter(pl.col("n") >= min_size)
     # Benjamini-Hochberg over the slices tested: a slice too small for a test is no member of the family
     p = table["p_value"].fill_null(np.nan).to_numpy()
@@ -227,8 +237,24 @@ def _auc_groups(con, src: str, key_sql: str, keys: list[str], y: str) -> tuple[p
     return f[first].select(keys).with_columns(n=pl.Series(delong.n.astype(np.int64))), delong
 
 
+def _ece_groups(con, src: str, key_sql: str, keys: list[str], y: str) -> tuple[pl.DataFrame, stats.GroupCalibration]:
+    """Per slice: its keys and rows, and its calibration against the rest of the holdout
+    (:func:`workbench.stats.group_calibration`). Rows come in row-number order, so that the
+    bootstrap's draws do not depend on how the predictions file was written."""
+    k = ", ".join(keys)
+    f = con.sql(f"SELECT {k}, dense_rank() OVER (ORDER BY {k}) - 1 AS _g, y, s FROM "
+                f"(SELECT {key_sql}, ({y})::DOUBLE AS y, _score AS s, _row FROM {src}) ORDER BY _row").pl()
+    g = f["_g"].to_numpy().astype(np.int64)
+    groups = int(g.max()) + 1 if len(g) else 0
+    calibration = stats.group_calibration(g, f["y"].to_numpy(), f["s"].to_numpy(), n_groups=groups)
+    first = np.unique(g, return_index=True)[1]
+    n = np.bincount(g, minlength=groups)
+    return f[first].select(keys).with_columns(n=pl.Series(n.astype(np.int64))), calibration
+
+
 def _statistics(agg: pl.DataFrame, kind: str, keys: list[str], extra: tuple[str, ...] = (), *,
-                delong: stats.GroupDelong | None = None, bounds: str | None = None) -> tuple[pl.DataFrame, dict]:
+                delong: stats.GroupDelong | None = None, bounds: str | None = None,
+                calibration: stats.GroupCalibration | None = None) -> tuple[pl.DataFrame, dict]:
     """Value, 95% interval, rest value, p-value, detectable difference and whether it can tell a
     difference (``_can_tell``, the reading's ground before multiplicity) for each slice,
     vectorized over slices."""
@@ -242,6 +268,11 @@ def _statistics(agg: pl.DataFrame, kind: str, keys: list[str], extra: tuple[str,
         P, Q = d.pos.sum(), d.neg.sum()
         detectable = stats.detectable_auc(total, d.pos, d.neg, P - d.pos, Q - d.neg)
         room = abs(total - 0.5)
+    elif kind == "ece":  # room: a shift of the scores by the positive rate's distance from 0 or 1
+        c = calibration
+        g = stats.GroupStats(c.value, c.ci_low, c.ci_high, c.rest, c.p_value)
+        total, overall_ci, detectable = c.overall, c.overall_ci, c.detectable
+        room = min(c.base_rate, 1 - c.base_rate)
     elif kind == "rate":
         sx = agg["sx"].to_numpy()
         g = stats.rates_vs_rest(sx, n, sx.sum(), N)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from workbench.analysis.calibration import SliceCalibration
 from workbench.analysis.diagnostics import Diagnostics
 from workbench.analysis.slices import SliceTable
 
@@ -24,7 +25,7 @@ METRIC_LABELS = {
     "error_rate": "error rate", "accuracy": "accuracy", "log_loss": "log loss", "brier": "Brier score",
     "roc_auc": "ROC AUC", "positive_rate": "positive rate", "mean_score": "mean predicted probability",
     "rmse": "RMSE", "mae": "MAE", "bias": "mean error (predicted − actual)", "pr_auc": "PR AUC",
-    "f1": "F1", "macro_f1": "macro F1", "r2": "R²",
+    "f1": "F1", "macro_f1": "macro F1", "r2": "R²", "ece": "expected calibration error",
 }
 LABEL_BAND = 20                     # px between the subtitle and the plot for labels of the plot's top
 BAR_STEP = 24                       # px per slice bar
@@ -83,6 +84,28 @@ def calibration_chart(d: Diagnostics) -> go.Figure:
                     customdata=c["n"], hovertemplate="predicted %{x:.3f}<br>observed %{y:.3f}<br>%{customdata:,} rows")
     return _unit_square(_layout(fig, "Calibration", "mean predicted", "observed positive rate",
                                 subtitle=("deciles, 95% CI",)))
+
+
+def _reliability(fig: go.Figure, c, name: str, color: str, rows: int, ece: float | None) -> None:
+    """One reliability curve: points with their Wilson intervals, joined by a line."""
+    label = f"{name} ({rows:,} rows{'' if ece is None else f', ECE {ece:.3g}'})"
+    fig.add_scatter(x=c["predicted"], y=c["observed"], mode="markers+lines", name=label, line=dict(color=color),
+                    error_y=dict(type="data", symmetric=False, array=c["high"] - c["observed"],
+                                 arrayminus=c["observed"] - c["low"]),
+                    customdata=c["n"], hovertemplate=f"{name}<br>predicted %{{x:.3f}}<br>observed %{{y:.3f}}"
+                                                     "<br>%{customdata:,} rows<extra></extra>")
+
+
+def slice_calibration_chart(c: SliceCalibration) -> go.Figure:
+    """The slice's reliability curve beside the whole holdout's, over the diagonal."""
+    fig = go.Figure()
+    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated",
+                    line=dict(color=NEUTRAL, dash="dot"))
+    _reliability(fig, c.overall, "holdout", MUTED, c.n_overall, c.ece_overall)
+    if c.inside.height:
+        _reliability(fig, c.inside, "slice", BAD, c.n_inside, c.ece_inside)
+    return _unit_square(_layout(fig, "Calibration: slice vs holdout", "mean predicted", "observed positive rate",
+                                subtitle=("deciles of each, 95% CI",)))
 
 
 def _scatter_by_model(d: Diagnostics, x: str, y: str) -> go.Figure:

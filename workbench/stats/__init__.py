@@ -1,6 +1,11 @@
 """The statistics layer, the one home of inference: intervals, tests against the rest, the false
-discovery rate, detectable differences, holdout metrics and curve points. It imports nothing else
-of the workbench but its error type."""
+discovery rate, detectable differences, holdout metrics, calibration error and curve points. It
+imports nothing else of the workbench but its error type."""
+# the ECE's binning, draws and minimums are settings of the estimator and test. The calibration
+# functions join __all__ when tests/test_stats.py's registry lists them (their oracles are in
+# tests/test_calibration.py for now): that test holds __all__ and the registry equal
+from workbench.stats.calibration import (ECE_BINS, ECE_DRAWS, ECE_MIN_ROWS, EXPECTED_MIN, GroupCalibration,
+                                         calibration_error, group_calibration, score_bins)
 from workbench.stats.delong import GroupDelong, group_delong
 from workbench.stats.intervals import (BOUNDS, Z95, auc_interval, delong_interval, delong_variance, hanley_mcneil_se,
                                        logit_interval, mean_interval, percentile_interval, sd_from_sums,
