@@ -216,17 +216,29 @@ def slice_members(run: Run, where: str) -> np.ndarray:
     return np.asarray(rows, np.int64)
 
 
+QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+
+
+def _quantiles(values: pl.Series) -> list:
+    """The values at ``QUANTILES`` (nearest rank), dates and times as text; None where none are known."""
+    known = values.drop_nulls()
+    if known.dtype.is_float():
+        known = known.drop_nans()
+    if not known.len():
+        return [None] * len(QUANTILES)
+    picked = known.sort().gather([min(int(q * known.len()), known.len() - 1) for q in QUANTILES])
+    return [str(v) for v in picked] if values.dtype.is_temporal() else [float(v) for v in picked]
+
+
 def _distribution(name: str, inside: pl.Series, outside: pl.Series) -> dict:
     """Where a feature's values lie inside and outside: quartiles of a number, shares of the most
     common values of anything else, and the share missing."""
     out: dict[str, Any] = {"feature": name, "missing_inside": inside.null_count() / max(len(inside), 1),
                            "missing_outside": outside.null_count() / max(len(outside), 1)}
-    if inside.dtype.is_numeric() and inside.dtype != pl.Boolean:
-        q = (0.1, 0.25, 0.5, 0.75, 0.9)
+    if inside.dtype.is_temporal() or inside.dtype.is_numeric() and inside.dtype != pl.Boolean:
         out["kind"] = "numeric"
-        out["quantiles"] = list(q)
-        out["inside"] = [inside.drop_nulls().drop_nans().quantile(v) if inside.drop_nulls().len() else None for v in q]
-        out["outside"] = [outside.drop_nulls().drop_nans().quantile(v) if outside.drop_nulls().len() else None for v in q]
+        out["quantiles"] = list(QUANTILES)
+        out["inside"], out["outside"] = _quantiles(inside), _quantiles(outside)
         return out
     values = pl.concat([inside.cast(pl.String), outside.cast(pl.String)]).value_counts(sort=True).head(5)
     top = values[values.columns[0]].to_list()

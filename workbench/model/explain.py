@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from workbench.model import features
@@ -104,9 +105,9 @@ def feature_rows(run: Run, rows: np.ndarray) -> pl.DataFrame:
     """The holdout rows ``rows`` (``_row`` values), with ``_row`` and the run's feature columns,
     in the order of ``rows``."""
     columns = ["_row", *run.record.features]
-    table = pq.read_table(run.predictions, columns=columns)
     wanted = pa.array(np.asarray(rows, dtype=np.int64))
-    table = table.filter(pc.is_in(table["_row"].cast(pa.int64()), value_set=wanted))
+    # filtered batch by batch as the file is read: the whole holdout never sits in memory
+    table = ds.dataset(run.predictions).to_table(columns=columns, filter=pc.field("_row").isin(wanted))
     frame = pl.from_arrow(table).with_columns(pl.col("_row").cast(pl.Int64))
     place = pl.DataFrame({"_row": wanted, "_place": np.arange(len(wanted))})
     return frame.join(place, on="_row").sort("_place").drop("_place")
