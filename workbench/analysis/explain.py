@@ -30,7 +30,9 @@ from workbench.store.runs import Run
 
 SAMPLE_ROWS = 1000  # rows explained for a first view: about a second of TreeSHAP on two cores
 MOST_ROWS = 1_000_000_000
+INTERACTION_ROWS = 2000  # rows the strongest interaction is judged on (about 0.1 s)
 TOP_DISTRIBUTIONS = 5  # features whose values the contrast summarizes inside and outside
+PLOT_ROWS = 5000  # rows a result carries for plots (a beeswarm of more is a blur) and distributions
 SHAP_PREFIX = "shap:"
 Progress = shap_cache.Progress
 
@@ -69,9 +71,9 @@ class Importance:
     """Mean |SHAP| per feature over ``rows_explained`` holdout rows (a seeded random sample).
 
     ``table``: feature, mean_abs_shap, ci_low, ci_high, mean_shap, most important first.
-    ``sample``: the rows explained, with ``_row``, each feature's value and ``shap:FEATURE`` (of
-    ``sample_class`` for a multiclass run), for the beeswarm and dependence plots; ``matrix`` the
-    same rows as the model saw them. A multiclass run without a class sums |SHAP| over the
+    ``sample``: the first ``PLOT_ROWS`` rows explained (a random sample of them), with ``_row``,
+    each feature's value and ``shap:FEATURE`` (of ``sample_class`` for a multiclass run), for the
+    beeswarm and dependence plots; ``matrix`` the same rows as the model saw them. A multiclass run without a class sums |SHAP| over the
     classes, and has no signed mean; its base value is then the sum of the classes'."""
 
     run_id: str
@@ -98,6 +100,8 @@ class Importance:
 
 
 def _sample_frame(run: Run, rows: np.ndarray, per_row: np.ndarray) -> tuple[pl.DataFrame, np.ndarray]:
+    """The first ``PLOT_ROWS`` of ``rows`` (a random sample themselves) with values and SHAP."""
+    rows, per_row = rows[:PLOT_ROWS], per_row[:PLOT_ROWS]
     values = shap_cache.feature_rows(run, rows)
     names = list(run.record.features)
     shap = pl.DataFrame({f"{SHAP_PREFIX}{f}": per_row[:, j] for j, f in enumerate(names)})
@@ -136,14 +140,15 @@ def interactions(imp: Importance, feature: str) -> list[str]:
     """The other features, most interacting with ``feature`` first, by the heuristic of shap's
     ``approximate_interactions``: sort the rows by the feature's value, cut them into runs of
     about a tenth (at most 50 rows), and add up each other feature's |correlation| with the
-    feature's SHAP value within the runs (or that of its being missing, if larger)."""
+    feature's SHAP value within the runs (or that of its being missing, if larger). Judged on
+    the sample's first ``INTERACTION_ROWS`` rows, as shap judges on 10,000."""
     names = [c.removeprefix(SHAP_PREFIX) for c in imp.sample.columns if c.startswith(SHAP_PREFIX)]
     if feature not in names:
         raise WorkbenchError(f"Unknown feature {feature!r}; features: {', '.join(names)}.")
     i = names.index(feature)
-    X = imp.matrix
+    X = imp.matrix[:INTERACTION_ROWS]  # the sample's rows are in random order: its first ones are a sample too
     srt = np.argsort(X[:, i], kind="stable")
-    ref = imp.sample[f"{SHAP_PREFIX}{feature}"].to_numpy()[srt]
+    ref = imp.sample[f"{SHAP_PREFIX}{feature}"].to_numpy()[:INTERACTION_ROWS][srt]
     step = max(min(len(srt) // 10, 50), 1)
     scores = np.zeros(len(names))
     for j in range(len(names)):
@@ -170,9 +175,9 @@ def _binned_correlation(ref: np.ndarray, other: np.ndarray, step: int) -> float:
 class SliceContrast:
     """A slice's SHAP values against the rest's. ``table``: feature, mean_shap_inside,
     mean_shap_outside, diff, ci_low, ci_high, p_value, q_value, mean_abs_inside, mean_abs_outside,
-    abs_diff, abs_ci_low, abs_ci_high; ranked by |diff|. ``sample`` holds the rows explained on
-    both sides (``_inside`` says which) with feature values and ``shap:FEATURE``;
-    ``distributions`` summarizes the top features' values inside and outside."""
+    abs_diff, abs_ci_low, abs_ci_high; ranked by |diff|. ``sample`` holds up to ``PLOT_ROWS`` of
+    the rows explained on each side (``_inside`` says which) with feature values and
+    ``shap:FEATURE``; ``distributions`` summarizes the top features' values in those rows."""
 
     run_id: str
     where: str
@@ -281,8 +286,9 @@ def slice_contrast(run: Run, where: str, *, rows: int = SAMPLE_ROWS, seed: int =
         "abs_diff": adiff, "abs_ci_low": alo, "abs_ci_high": ahi,
     }).with_columns(pl.col(pl.Float64).fill_nan(None))
     table = table.sort([pl.col("diff").abs(), pl.col("feature")], descending=[True, False], nulls_last=True)
-    sample, _ = _sample_frame(run, sv.rows, signed)
-    sample = sample.with_columns(_inside=pl.Series(np.arange(len(sv.rows)) < n_in))
+    inside_plot, _ = _sample_frame(run, sv.rows[:n_in], signed[:n_in])
+    outside_plot, _ = _sample_frame(run, sv.rows[n_in:], signed[n_in:])
+    sample = pl.concat([inside_plot.with_columns(_inside=pl.lit(True)), outside_plot.with_columns(_inside=pl.lit(False))])
     top = table["feature"].head(TOP_DISTRIBUTIONS).to_list()
     distributions = [_distribution(f, sample.filter(pl.col("_inside"))[f], sample.filter(~pl.col("_inside"))[f])
                      for f in top]
@@ -315,7 +321,7 @@ def explain(run: Run, *, rows: int = SAMPLE_ROWS, where: str | None = None, seed
             progress: Progress | None = None) -> Explanation:
     """Importance over ``rows`` sampled holdout rows and, with ``where``, that slice against the rest."""
     if where is not None:
-        parse_condition(where)  # a bad condition is refused before any row is explained
+        slice_members(run, where)  # a bad condition (an unknown column too) is refused before any row is explained
     imp = importance(run, rows=rows, seed=seed, cls=cls, progress=progress)
     return Explanation(imp, slice_contrast(run, where, rows=rows, seed=seed, cls=cls, progress=progress)
                        if where is not None else None)

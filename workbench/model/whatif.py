@@ -160,6 +160,9 @@ def explain_row(run: Run, row: int, changes: dict[str, Any] | None = None, *, cl
             k = [str(c) for c in classes].index(str(cls))
         else:
             raise WorkbenchError(f"Unknown class {cls!r} for run {run.run_id}; classes: {', '.join(map(str, classes))}.")
+    elif cls is not None:
+        raise WorkbenchError(f"Unknown class {cls!r} for run {run.run_id}; classes: none (only multiclass runs "
+                             "have one per class).")
     else:
         k = 0
     before = _explain(run, frame, k)
