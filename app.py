@@ -9,5 +9,6 @@ pages = [
     st.Page("pages/data.py", title="Data", icon=":material/table_view:", url_path="data", default=True),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
     st.Page("pages/analysis.py", title="Error analysis", icon=":material/troubleshoot:", url_path="analysis"),
+    st.Page("pages/explain.py", title="Explain", icon=":material/lightbulb:", url_path="explain"),
 ]
 st.navigation(pages, position="hidden").run()

@@ -8,8 +8,8 @@ import math
 import polars as pl
 import streamlit as st
 
-from ui import (chosen, export_rows, flash, int_param, linked_choice, set_params, slice_calibration, slice_rows,
-                slice_vs_rest)
+from ui import (chosen, export_rows, flash, int_param, link, linked_choice, set_params, slice_calibration,
+                slice_rows, slice_vs_rest)
 import workbench as wb
 from workbench import WorkbenchError
 
@@ -20,6 +20,9 @@ def rows_panel(ws: wb.Workspace, run: wb.Run, where: str, view: str, family: str
     """A slice's rows, a page at a time, worst errors first, and all of them as a download. The
     page is in the URL (``slice_page`` and the like); a link's page opens with the link's slice."""
     root = str(ws.root)
+    if run.model_path.is_file():  # a run with a LightGBM model: SHAP says why it errs here
+        link("explain", "Why this slice? Its SHAP values against the rest's, and any row's what-if →",
+             icon=":material/lightbulb:", run=run.run_id, where=where)
     key = f"rows-page|{view}|{where}"
     # the page the pager holds (or the link's), so one query gives the rows and the slice's size
     page = st.session_state.get(key) or (int_param(f"{family}_page", 1, 1, 10 ** 9)
