@@ -229,6 +229,21 @@ def link(page: str, label: str, icon: str | None = None, **params: Any) -> None:
         st.markdown(f"[{label}](/{page}?{urlencode(query)})")
 
 
+def choose_run(ws: Workspace) -> "wb.Run":
+    """The run a page works on, picked from the workspace's runs (the URL's or this session's
+    first); with no run yet, a pointer to the Train page, and the page stops there."""
+    runs = {r.run_id: r for r in wb.list_runs(ws)}
+    if not runs:
+        st.info("No runs yet: train a model first.")
+        link("train", "Go to Train →")
+        st.stop()
+    ids = list(runs)
+    run_id = st.selectbox("Run", ids, index=ids.index(param("run", ids[0], ids)),
+                          format_func=lambda i: runs[i].label(), key="run")
+    set_params(run=run_id)
+    return runs[run_id]
+
+
 def table_height(rows: int, *, most: int = 420) -> int:
     """Pixels for a dataframe of ``rows`` rows and a header, capped at ``most``."""
     return min(most, 38 + 35 * max(rows, 1))

@@ -11,25 +11,15 @@ import streamlit as st
 
 from found_panel import found_table, shuffle_note
 from slice_panel import calibration_panel, pick, rows_panel, selected_where, slice_detail
-from ui import (bool_param, breakdown, discover_default, discovered, float_param, fmt_ci, grown_tree, int_param, link,
-                param, selection_key, set_params, setup, table_height)
+from ui import (bool_param, breakdown, choose_run, discover_default, discovered, float_param, fmt_ci, grown_tree,
+                int_param, param, selection_key, set_params, setup, table_height)
 import workbench as wb
 from workbench import WorkbenchError
 
 PERMUTATIONS_MOST = 1000  # shuffles a search may ask for: each is one more search
 
 ws = setup("Error analysis")
-all_runs = {r.run_id: r for r in wb.list_runs(ws)}
-if not all_runs:
-    st.info("No runs yet: train a model first.")
-    link("train", "Go to Train →")
-    st.stop()
-
-ids = list(all_runs)
-run_id = st.selectbox("Run", ids, index=ids.index(param("run", ids[0], ids)),
-                      format_func=lambda i: all_runs[i].label(), key="run")
-run = all_runs[run_id]
-set_params(run=run_id)
+run = choose_run(ws)
 if run.task == "binary":
     st.caption(wb.text.positive_note(run))
 schema = pq.read_schema(run.predictions)

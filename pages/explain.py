@@ -10,7 +10,7 @@ import streamlit as st
 
 from explain_panel import (SEED, choose_row, contrast_panel, dependence, explaining, importance_of, row_panel,
                            slice_condition)
-from ui import int_param, link, param, set_params, setup
+from ui import choose_run, int_param, param, set_params, setup
 import workbench as wb
 from workbench import WorkbenchError
 from workbench.render import explain_charts
@@ -18,17 +18,8 @@ from workbench.render import explain_charts
 ALL_CLASSES = "(all classes)"
 
 ws = setup("Explain")
-all_runs = {r.run_id: r for r in wb.list_runs(ws)}
-if not all_runs:
-    st.info("No runs yet: train a model first.")
-    link("train", "Go to Train →")
-    st.stop()
-
-ids = list(all_runs)
-run_id = st.selectbox("Run", ids, index=ids.index(param("run", ids[0], ids)),
-                      format_func=lambda i: all_runs[i].label(), key="run")
-run = all_runs[run_id]
-set_params(run=run_id)
+run = choose_run(ws)
+run_id = run.run_id
 if not run.model_path.is_file():
     st.info(f"Run {run_id} holds predictions made elsewhere, without a LightGBM model to explain: "
             "pick a run trained here.")

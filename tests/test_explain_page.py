@@ -2,13 +2,14 @@
 reopens a link's view, contrasts a slice, explains a row and its what-if, and says what is wrong
 with a bad condition or value, never with a traceback. Every figure it shows is checked against
 the core function that computes it. Rendering and deep links on a real server are in
-tests/browser/test_explain.py."""
+tests/browser/test_explain_in_browser.py."""
 import shutil
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from test_app import assert_clean, page as open_page
 import workbench as wb
 from workbench.store import runs
 
@@ -19,15 +20,7 @@ ROWS = 300  # a small sample keeps each run of the page quick
 
 
 def page(**params):
-    at = AppTest.from_file(str(ROOT / "pages/explain.py"), default_timeout=TIMEOUT)
-    for k, v in params.items():
-        at.query_params[k] = v
-    return at.run()
-
-
-def assert_clean(at):
-    assert not at.exception, [e.message for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+    return open_page("pages/explain.py", **params)
 
 
 def text(at) -> str:
