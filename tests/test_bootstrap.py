@@ -106,8 +106,9 @@ def test_above_bootstrap_rows_the_interval_is_the_t_interval(positive):
     ref = mean_interval(mean, sd, n, bounds="positive" if positive else None)
     np.testing.assert_allclose(low, ref[0], rtol=1e-12)
     np.testing.assert_allclose(high, ref[1], rtol=1e-12)
-    assert mean_intervals_method(n, positive=positive).startswith("t interval")
-    assert ("log scale" in mean_intervals_method(n, positive=positive)) == positive
+    scale = " on the log scale" if positive else ""
+    assert mean_intervals_method(n, positive=positive) == f"t interval{scale} over the {n:,} rows"
+    assert mean_intervals_method(n) == f"t interval on the log scale over the {n:,} rows"  # |SHAP| is positive
 
 
 def test_up_to_bootstrap_rows_it_bootstraps_and_agrees_with_the_t_interval():
