@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 
 from workbench import Workspace
@@ -92,6 +93,9 @@ def tour(tmp_path_factory) -> Tour:
         if "RUN_ID" in " ".join(args):
             assert run_id, f"{line!r} needs RUN_ID, but no `train` line came before it"
             args = [a.replace("RUN_ID", run_id) for a in args]
+        if "ROW" in args:  # a holdout row of that run: its worst, the first of predictions.parquet
+            first = pq.read_table(root / ".workbench" / "runs" / run_id / "predictions.parquet", columns=["_row"])
+            args = [str(first["_row"][0].as_py()) if a == "ROW" else a for a in args]
         if reads_output(args):
             args = [*args, "--json"]
         p = cli(args, cwd=cwd, env=env)
