@@ -26,7 +26,7 @@ schema = pq.read_schema(run.predictions)
 conditions = wb.applicable_slices(ws, run)  # saved slices usable with this run, as slice:NAME columns
 columns = [f.name for f in schema if not f.name.startswith("_")] + list(conditions)
 text_cols = [f.name for f in schema if not f.name.startswith("_") and str(f.type) in ("string", "large_string")]
-metric_names = wb.SLICE_METRICS[run.task]
+metric_names = wb.slice_metrics(run)
 ERRORS = ["loss"] if run.task == "regression" else ["misclassification", "loss"]
 LINKED = {"search": st.query_params.get("search") == "1", "grow": st.query_params.get("grow") == "1"}
 

@@ -1,5 +1,13 @@
-"""Train: LightGBM beside trivial and linear baselines on a dataset, with holdout metrics and charts."""
+"""Train: LightGBM beside trivial and linear baselines on a dataset, with holdout metrics and charts;
+or review predictions made elsewhere, imported from a parquet file as a run."""
+import io
+import re
+import tempfile
+from pathlib import Path
+
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 import streamlit as st
 
 from ui import fmt_ci, link, param, run_diagnostics, set_params, setup, training_defaults
@@ -19,10 +27,20 @@ def show_run(run: wb.Run) -> None:
     r = run.record
     split, d = r.split, r.dataset
     st.subheader(f"Run {run.run_id}")
-    st.caption(f"{run.task} · target `{r.target}` · {d.name} v{d.version} (hash `{d.hash}`) · "
-               f"{split.kind} split{' on ' + split.column if split.column else ''}: "
-               f"{split.n_train:,} train, {split.n_valid:,} validation, {split.n_holdout:,} holdout rows · "
-               f"{r.best_iteration} trees · trained in {r.timings['total']:.1f} s")
+    src = r.source
+    if src is not None:  # predictions made elsewhere: no trees, no training, rows matched on a key
+        unmatched = f" ({src['rows_unmatched']:,} matched none)" if src.get("rows_unmatched") else ""
+        unlabelled = (f", {src['rows_unlabelled']:,} left out for a missing label"
+                      if src.get("rows_unlabelled") else "")
+        st.caption(f"{run.task} · target `{r.target}` · {d.name} v{d.version} (hash `{d.hash}`) · predictions "
+                   f"imported from `{src['file']}` on key `{src['key']}`: {src['rows_matched']:,} of "
+                   f"{src['rows_in_file']:,} rows in the file matched{unmatched}{unlabelled}; "
+                   f"{split.n_holdout:,} rows reviewed · per-row loss: {src['loss']} · no model to explain")
+    else:
+        st.caption(f"{run.task} · target `{r.target}` · {d.name} v{d.version} (hash `{d.hash}`) · "
+                   f"{split.kind} split{' on ' + split.column if split.column else ''}: "
+                   f"{split.n_train:,} train, {split.n_valid:,} validation, {split.n_holdout:,} holdout rows · "
+                   f"{r.best_iteration} trees · trained in {r.timings['total']:.1f} s")
     table = wb.comparison(run.task, run.metrics)
     shown = (table.with_columns(cell=pl.struct("value", "ci_low", "ci_high", "best").map_elements(
         lambda r: ("★ " if r["best"] else "") + fmt_ci(r["value"], [r["ci_low"], r["ci_high"]]), return_dtype=pl.String))
@@ -31,7 +49,8 @@ def show_run(run: wb.Run) -> None:
     positive = (f"ROC AUC, PR AUC, F1, log loss and Brier score are about the positive class "
                 f"`{r.positive_class}` of `{r.target}` (classes: {', '.join(f'`{c}`' for c in r.classes)}). "
                 if run.task == "binary" else "")
-    st.caption(positive + "Holdout metrics with 95% intervals; ★ marks the best point value. "
+    st.caption(positive + ("Metrics of the imported predictions" if src is not None else "Holdout metrics") +
+               " with 95% intervals; ★ marks the best point value. "
                "Intervals: Wilson (accuracy), t (log loss, Brier, MAE, RMSE), DeLong (ROC AUC), "
                "logit (PR AUC), bootstrap (F1, R²).")
     diag = run_diagnostics(str(ws.root), run.run_id)
@@ -136,6 +155,62 @@ if submitted:
         bar.empty()
         st.error(str(e))
 
+
+
+def _run_name(filename: str) -> str:
+    """A run name from an uploaded file's name: 'prod scores.parquet' -> 'prod_scores'."""
+    stem = re.sub(r"\W", "_", Path(filename).stem)[:64] or "imported"
+    return stem if re.match(r"[A-Za-z_]", stem) else f"imported_{stem}"[:64]
+
+
+def review_predictions(dataset: str, version: wb.DatasetVersion, columns: list[str], default_target: str) -> None:
+    """Predictions made elsewhere, uploaded as parquet and aligned on a key: imported as a run."""
+    with st.expander("Review predictions made elsewhere"):
+        st.caption(f"The predictions of any model (a production model, a deep net, another team's) on rows of "
+                   f"**{dataset}** v{version.version}: a parquet file with one row per prediction and a key column "
+                   "the dataset has too. The matched rows become a run that every breakdown, search, tree and "
+                   "comparison works on. A binary target takes a score (the probability of the second of its "
+                   "sorted classes); a regression target the predicted value; a multiclass one the predicted class.")
+        upload = st.file_uploader("Predictions (parquet)", type=["parquet"], key=f"import_file|{dataset}")
+        if upload is None:
+            return
+        try:
+            file_columns = pq.read_schema(io.BytesIO(upload.getvalue())).names
+        except (pa.ArrowException, OSError) as e:
+            st.error(f"{upload.name} is not a readable parquet file ({str(e).splitlines()[0]}).")
+            return
+        shared = [c for c in file_columns if c in columns]
+        if not shared or len(file_columns) < 2:
+            st.error(f"{upload.name} needs a key column that {dataset} has too and a column of predictions; "
+                     f"its columns: {', '.join(file_columns)}.")
+            return
+        c1, c2, c3 = st.columns(3)
+        key = c1.selectbox("Key (a column of both)", shared, key=f"import_key|{dataset}")
+        kind = c2.radio("The file holds", ["score", "pred"], horizontal=True, key="import_kind",
+                        format_func={"score": "scores (binary)", "pred": "predictions"}.get,
+                        help="Scores: the probability of the positive class of a binary target. Predictions: "
+                             "the predicted value (regression) or class (multiclass).")
+        others = [c for c in file_columns if c != key]
+        column = c3.selectbox("Prediction column", others, key=f"import_column|{dataset}")
+        c1, c2 = st.columns(2)
+        target = c1.selectbox("Target (the dataset's true labels)", columns, index=columns.index(default_target),
+                              key=f"import_target|{dataset}")
+        name = c2.text_input("Run name", value=_run_name(upload.name), key="import_name")
+        if not st.button("Import predictions", type="primary"):
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "predictions.parquet"
+            path.write_bytes(upload.getvalue())
+            try:
+                run = wb.import_predictions(ws, name.strip(), dataset=dataset, version=version.version, file=path,
+                                            key=key, target=target, file_name=upload.name, **{kind: column})
+            except WorkbenchError as e:
+                st.error(str(e))
+                return
+        set_params(dataset=dataset, target=target, run=run.run_id)
+
+
+review_predictions(dataset, version, columns, target)
 all_runs = {r.run_id: r for r in wb.list_runs(ws)}
 current = param("run", None, list(all_runs))
 if current:

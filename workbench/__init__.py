@@ -38,6 +38,7 @@ _HOME = {
     "demo": "workbench.data.demo",
     # models
     "TrainSpec": "workbench.model.train", "train": "workbench.model.train",
+    "import_predictions": "workbench.model.imported",
     "Encoding": "workbench.model.features", "DEFAULT_PARAMS": "workbench.model.params",
     "NUM_BOOST_ROUND": "workbench.model.params", "EARLY_STOPPING": "workbench.model.params",
     "check_params": "workbench.model.params", "parse_settings": "workbench.model.params",
@@ -46,7 +47,7 @@ _HOME = {
     "METRICS": "workbench.stats.metrics", "comparison": "workbench.stats.metrics",
     "AUC_MIN_CLASS": "workbench.stats.significance", "MEAN_MIN_ROWS": "workbench.stats.significance",
     # analyses
-    "SLICE_METRICS": "workbench.analysis.slices", "SliceTable": "workbench.analysis.slices",
+    "SLICE_METRICS": "workbench.analysis.slices", "slice_metrics": "workbench.analysis.slices", "SliceTable": "workbench.analysis.slices",
     "breakdown": "workbench.analysis.slices", "slice_rows": "workbench.analysis.slices",
     "slice_vs_rest": "workbench.analysis.slices", "default_metric": "workbench.analysis.slices",
     "export_rows": "workbench.analysis.slices", "ORDERS": "workbench.analysis.slices",

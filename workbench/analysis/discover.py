@@ -2,7 +2,8 @@
 
 The model's features are coded in DuckDB: text and few-valued columns by value (the 50 most
 frequent, the rest as "other"), numbers into bins at the LightGBM model's own split thresholds
-(the strongest by total gain) or at quantiles, a value holding a large share of the rows in a
+(the strongest by total gain; a run without a model, imported predictions, gets quantile
+bins, and its ``params`` say ``binner_note``) or at quantiles, a value holding a large share of the rows in a
 bin of its own; nulls are a level of their own. SliceLine (``workbench.sliceline``) finds the
 top slices.
 
@@ -43,6 +44,7 @@ MAX_LEVELS = 50
 OTHER = "(other)"
 PERMUTATIONS = 100  # searches of shuffled errors behind the top score's p-value
 OVERLAP = 0.5       # a slice whose rows overlap a higher one's this much (Jaccard) is listed under it
+NO_MODEL_BINS = "the run has no model (imported predictions): numbers are cut at quantiles, not split thresholds"
 POOL = 16           # grouping draws its k findings from the search's top POOL x k slices
 
 
@@ -213,6 +215,9 @@ def discover(run: Run, *, k: int = sliceline.DEFAULT_K, max_level: int | None = 
     unknown = [c for c in columns if c not in available]
     if unknown:
         raise WorkbenchError(f"Unknown column(s) {', '.join(unknown)} in run {run.run_id}; columns: {', '.join(available)}.")
+    note = None
+    if binner == "model" and not run.model_path.is_file():  # imported predictions: no model, no thresholds
+        binner, note = "quantile", NO_MODEL_BINS
     features = encode(run, con, src, columns, bins=bins, binner=binner)
     err_sql = error_sql(run, error)
     with limits(con):
@@ -242,7 +247,7 @@ def discover(run: Run, *, k: int = sliceline.DEFAULT_K, max_level: int | None = 
         top_score_p = _permutation_p(X[find], e[find], domains, lattice.top_stats[0, 0], permutations, rng, search)
     params = {"k": k, "max_level": max_level, "alpha": alpha, "min_support": min_support, "bins": bins,
               "binner": binner, "columns": columns, "confirm": confirm, "seed": seed, "permutations": permutations,
-              "group": group, "overlap": overlap}
+              "group": group, "overlap": overlap, **({"binner_note": note} if note else {})}
     return Discovery(run.run_id, error, params, lattice.n, lattice.mean_error, len(lattice.evaluated),
                      lattice.levels, round(time.perf_counter() - started, 3), table,
                      FROM_OTHER_HALF if confirm else FROM_SEARCH, top_score_p,

@@ -116,6 +116,24 @@ class SliceTable:
                 "overall": self.overall, "slices": rows}
 
 
+def _without_probabilities(run: Run) -> bool:
+    """A classification run imported with predicted classes only: its ``_loss`` is 0/1, not log loss."""
+    source = run.record.source or {}
+    return run.task == "multiclass" and source.get("pred") is not None and source.get("score") is None
+
+
+def _about(run: Run) -> str:
+    return ("a multiclass run imported with predicted classes and no probabilities" if _without_probabilities(run)
+            else f"a {run.task} run")
+
+
+def slice_metrics(run: Run) -> tuple[str, ...]:
+    """The metrics a breakdown of ``run`` offers: its task's, less log loss where no
+    probabilities were imported (its per-row loss is then 0/1, which error_rate already counts)."""
+    metrics = SLICE_METRICS[run.task]
+    return tuple(m for m in metrics if m != "log_loss") if _without_probabilities(run) else metrics
+
+
 def default_metric(task: str) -> str:
     return SLICE_METRICS[task][0]
 
@@ -133,9 +151,9 @@ def breakdown(run: Run, by: list[str] | tuple[str, ...], *, metric: str | None =
     saved = {name: parse_condition(where) for name, where in (saved or {}).items()}
     task = run.task
     metric = metric or default_metric(task)
-    if metric not in SLICE_METRICS[task]:
-        raise WorkbenchError(f"Metric {metric!r} is not available for a {task} run; "
-                             f"choose one of: {', '.join(SLICE_METRICS[task])}.")
+    if metric not in slice_metrics(run):
+        raise WorkbenchError(f"Metric {metric!r} is not available for {_about(run)}; "
+                             f"choose one of: {', '.join(slice_metrics(run))}.")
     by = tuple(by)
     if not 1 <= len(by) <= 2 or len(set(by)) != len(by):
         raise WorkbenchError("Slice by one or two different columns.")
@@ -361,7 +379,7 @@ def slice_vs_rest(run: Run, where: str) -> pl.DataFrame:
     """Every metric of ``run``'s task inside the rows ``where`` selects and on the rest of the
     holdout: metric, n (rows inside), value, ci_low, ci_high, rest_value, p_value."""
     rows = []
-    for metric in SLICE_METRICS[run.task]:
+    for metric in slice_metrics(run):
         table = breakdown(run, [INSIDE], metric=metric, saved={INSIDE: where}).slices
         inside = table.filter(pl.col(INSIDE) == Binning(INSIDE, condition=where).labels()[0])
         if inside.height:

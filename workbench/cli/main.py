@@ -79,6 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a LightGBM setting by its name or an alias, e.g. learning_rate=0.05, num_leaves=63; "
                         "also the workbench's num_boost_round and early_stopping_rounds; "
                         "repeat for more")
+    p = sub.add_parser("import-predictions", parents=[common],
+                       help="review predictions made elsewhere: a parquet file aligned on a key becomes a run")
+    p.add_argument("name", help="the run's name (letters, digits and underscores)")
+    p.add_argument("--dataset", required=True, help="the dataset whose rows were scored")
+    p.add_argument("--version", type=int, help="dataset version (default: latest)")
+    p.add_argument("--file", required=True, help="a parquet file: one row per prediction, with the key")
+    p.add_argument("--key", required=True, metavar="COL", help="the column identifying rows in both file and dataset")
+    p.add_argument("--score", metavar="COL", help="binary target: the positive class's probability")
+    p.add_argument("--pred", metavar="COL", help="regression: the predicted value; multiclass: the predicted class")
+    p.add_argument("--target", metavar="COL", help="the dataset's column of true labels")
     sub.add_parser("runs", parents=[common], help="list runs")
     p = sub.add_parser("slices", parents=[common], help="metric by one or two columns")
     p.add_argument("run")
@@ -240,6 +250,10 @@ def _command(args: argparse.Namespace, ws: Workspace) -> Any:
                                drop=tuple(args.drop), seed=args.seed, version=args.version,
                                params=train.parse_settings(args.param), numeric_time=args.numeric_time)
         return train.train(ws, spec, progress=_progress(args.json))
+    if args.command == "import-predictions":
+        from workbench.model import imported
+        return imported.import_predictions(ws, args.name, dataset=args.dataset, version=args.version, file=args.file,
+                                           key=args.key, score=args.score, pred=args.pred, target=args.target)
     if args.command == "runs":
         from workbench.store import runs
         return runs.RunList(tuple(runs.list_runs(ws)))

@@ -76,12 +76,22 @@ def _about_positive(value: Any) -> str:
 
 def run_text(r: Run) -> str:
     m = r.metrics
-    names = [k for k in m["lightgbm"] if not k.endswith("_ci")]
+    names = [k for k in next(iter(m.values())) if not k.endswith("_ci")]
     split = r.record.split
     positive = r.record.positive_class
     task = r.task + ("" if positive is None else f", positive class: {quoted(positive)}")
-    return (f"\nrun {r.run_id} ({task}, {split.n_train:,} train / {split.n_holdout:,} holdout rows)\n" +
-            table([{"model": k, **{n: v[n] for n in names}} for k, v in m.items()], ["model", *names]))
+    rows = f"{split.n_train:,} train / {split.n_holdout:,} holdout rows"
+    src = r.record.source
+    if src is not None:  # predictions made elsewhere: no training, and the file's rows may not all match
+        rows = (f"imported from {src['file']} on key {src['key']!r}: {src['rows_matched']:,} of "
+                f"{src['rows_in_file']:,} rows in the file matched a row of the dataset")
+        if src.get("rows_unmatched"):
+            rows += f" ({src['rows_unmatched']:,} matched none, e.g. {', '.join(map(repr, src['unmatched_examples']))})"
+        if src.get("rows_unlabelled"):
+            rows += f", {src['rows_unlabelled']:,} left out for a missing label"
+        rows += f"; {split.n_holdout:,} rows reviewed; per-row loss: {src['loss']}"
+    return (f"\nrun {r.run_id} ({task}, {rows})\n" +
+            table([{"model": k, **{n: v.get(n) for n in names}} for k, v in m.items()], ["model", *names]))
 
 
 def runs_text(rl: RunList) -> str:

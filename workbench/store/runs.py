@@ -1,7 +1,8 @@
 """The run record: one folder per training run, readable without the workbench.
 
-``.workbench/runs/<run_id>/`` holds ``model.txt`` (LightGBM's text format; no pickle),
-``run.json`` (everything needed to reproduce and report the run: a :class:`RunRecord`) and
+``.workbench/runs/<run_id>/`` holds ``model.txt`` (LightGBM's text format; no pickle; absent
+for a run imported from predictions made elsewhere), ``run.json`` (everything needed to reproduce
+and report the run: a :class:`RunRecord`) and
 ``predictions.parquet`` (the holdout rows with ``_label``, ``_pred``, ``_score``, ``_loss``
 and ``_correct``, worst loss first; ``_row`` gives each row's place in the dataset).
 """
@@ -93,6 +94,9 @@ class RunRecord:
     dropped: tuple[str, ...] = ()
     timings: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
+    # where an imported run's predictions came from (file, size, sha256, key, column, rows
+    # matched); None for a trained run
+    source: dict | None = None
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunRecord":
@@ -102,7 +106,8 @@ class RunRecord:
             features=tuple(d["features"]), model_feature_names=tuple(d.get("model_feature_names", d["features"])),
             split=SplitInfo(**d["split"]), seed=d["seed"], params=d["params"], best_iteration=d["best_iteration"],
             encoding=d["encoding"], metrics=d["metrics"], ignored_columns=tuple(d.get("ignored_columns", ())),
-            dropped=tuple(d.get("dropped", ())), timings=d.get("timings", {}), versions=d.get("versions", {}))
+            dropped=tuple(d.get("dropped", ())), timings=d.get("timings", {}), versions=d.get("versions", {}),
+            source=d.get("source"))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -145,11 +150,19 @@ class Run:
         d = self.record.dataset
         return f"{self.run_id} · {d.name} v{d.version} → {self.record.target}"
 
+    @property
+    def imported(self) -> bool:
+        """Whether the predictions were made elsewhere and imported (no model in the run)."""
+        return self.record.source is not None
+
     def to_dict(self) -> dict:
         r = self.record
-        return {"run_id": r.run_id, "dataset": r.dataset.name, "target": r.target, "task": r.task,
-                "created": r.created, "n_train": r.split.n_train, "n_holdout": r.split.n_holdout,
-                "positive_class": r.positive_class, "path": str(self.path), "metrics": r.metrics}
+        out = {"run_id": r.run_id, "dataset": r.dataset.name, "target": r.target, "task": r.task,
+               "created": r.created, "n_train": r.split.n_train, "n_holdout": r.split.n_holdout,
+               "positive_class": r.positive_class, "path": str(self.path), "metrics": r.metrics}
+        if r.source is not None:
+            out["source"] = r.source
+        return out
 
 
 @dataclass(frozen=True)
@@ -164,13 +177,15 @@ def _read(folder: Path) -> Run:
     return Run(folder, RunRecord.from_dict(json.loads((folder / RECORD).read_text())))
 
 
-def write_run(ws: Workspace, record: RunRecord, model_text: str, predictions: pa.Table) -> Run:
-    """Store a run atomically: all three files appear together or not at all."""
+def write_run(ws: Workspace, record: RunRecord, model_text: str | None, predictions: pa.Table) -> Run:
+    """Store a run atomically: all its files appear together or not at all. ``model_text`` None
+    (imported predictions) writes no ``model.txt``."""
     final = ws.runs_dir / record.run_id
     if final.exists():
         raise WorkbenchError(f"Run {record.run_id!r} exists already.")
     with staging_dir(final) as tmp:
-        (tmp / MODEL).write_text(model_text)
+        if model_text is not None:
+            (tmp / MODEL).write_text(model_text)
         pq.write_table(worst_first(predictions), tmp / PREDICTIONS, compression="zstd",
                        row_group_size=ROW_GROUP, write_statistics=_safe_statistics(predictions))
         write_json(tmp / RECORD, record.to_dict())
