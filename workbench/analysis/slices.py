@@ -17,6 +17,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from workbench import stats
+from workbench.analysis import thresholds
 from workbench.analysis.binning import Binning, column_binning
 from workbench.engine import (fetch_row, is_numeric_type, is_ordered_type, limits, parse_condition, quote,
                               sql_literal)
@@ -41,11 +42,16 @@ _ROW = {
 _SCALE = {None: "t", "unit": "t on the logit scale", "positive": "t on the log scale"}
 
 
-def method(metric: str) -> str:
+def method(metric: str, threshold: float = 0.5) -> str:
     """How a breakdown's intervals and tests of ``metric`` are made, in words, for captions."""
+    if metric in thresholds.THRESHOLD_METRICS:
+        return (f"{thresholds.describe(metric, threshold)}. Intervals: Wilson on those rows; test: "
+                f"two-proportion z-test of each slice's rate against the rest's")
     kind, _, _, bounds = _ROW[metric]
     if kind == "rate":
-        return "Intervals: Wilson; test: two-proportion z-test of each slice against the rest"
+        label = ("positive_rate: the share of rows labelled positive, not of those the model predicts "
+                 "positive (selection_rate). " if metric == "positive_rate" else "")
+        return f"{label}Intervals: Wilson; test: two-proportion z-test of each slice against the rest"
     if kind == "auc":
         return (f"Intervals: DeLong on the logit scale; test: z-test of each slice's logit AUC against the rest's; "
                 f"a slice needs at least {stats.AUC_MIN_CLASS} positives and {stats.AUC_MIN_CLASS} negatives")
@@ -103,6 +109,7 @@ class SliceTable:
     order: str = "worst"
     positive_class: Any = None
     method: str = ""
+    threshold: float | None = None  # the decision threshold of a rate at a threshold (tpr, fpr, ...)
 
     def to_dict(self) -> dict:
         rows = [{"filters": {c: r[c] for c in self.by}, "n": r["n"], "share": r["share"],
@@ -113,6 +120,7 @@ class SliceTable:
                 for r in self.slices.iter_rows(named=True)]
         return {"run_id": self.run_id, "metric": self.metric, "by": list(self.by), "order": self.order,
                 "positive_class": self.positive_class, "method": self.method, "power": stats.POWER,
+                "threshold": self.threshold,
                 "overall": self.overall, "slices": rows}
 
 
@@ -140,20 +148,25 @@ def default_metric(task: str) -> str:
 
 def breakdown(run: Run, by: list[str] | tuple[str, ...], *, metric: str | None = None,
               bins: int = 5, min_size: int = 1, saved: dict[str, str] | None = None,
-              order: str = "auto") -> SliceTable:
+              order: str = "auto", threshold: float = 0.5) -> SliceTable:
     """The metric of ``run``'s model on each slice of the holdout defined by one or two columns.
 
     ``order`` is ``natural`` (bins and values in their own order), ``worst`` (worst value first)
     or ``auto``: natural when the first column is a number or a time, worst first otherwise.
     ``saved`` maps ``slice:NAME`` to a condition (a saved slice's, from
     ``workbench.store.saved.applicable``), so a saved slice can be one of the columns; each passes
-    the SQL boundary here too."""
+    the SQL boundary here too. A binary run's ``thresholds.THRESHOLD_METRICS`` (selection_rate,
+    tpr, fpr, fnr, precision) count a row as predicted positive where its score is at least
+    ``threshold``; each is a rate of some rows (tpr of the actual positives, ...), tested on those."""
     saved = {name: parse_condition(where) for name, where in (saved or {}).items()}
     task = run.task
     metric = metric or default_metric(task)
-    if metric not in slice_metrics(run):
+    offered = slice_metrics(run) + (thresholds.THRESHOLD_METRICS if task == "binary" else ())
+    if metric not in offered:
         raise WorkbenchError(f"Metric {metric!r} is not available for {_about(run)}; "
-                             f"choose one of: {', '.join(slice_metrics(run))}.")
+                             f"choose one of: {', '.join(offered)}.")
+    at = metric in thresholds.THRESHOLD_METRICS
+    threshold = thresholds.check_threshold(threshold)
     by = tuple(by)
     if not 1 <= len(by) <= 2 or len(set(by)) != len(by):
         raise WorkbenchError("Slice by one or two different columns.")
@@ -171,8 +184,9 @@ def breakdown(run: Run, by: list[str] | tuple[str, ...], *, metric: str | None =
                      else column_binning(con, src, c, schema[c], bins, rows=rows) for c in by)
     keys = [f"k{i}" for i in range(len(by))]
     key_sql = ", ".join(f"{b.key_sql()} AS {k}" for b, k in zip(binnings, keys))
-    kind, expr, higher, bounds = _ROW[metric]
     y = f"(_label = {sql_literal(run.record.positive_class)})::INT" if task == "binary" else None
+    kind, expr, higher, bounds = (("crate", thresholds.row_sql(metric, y, threshold),
+                                   thresholds.higher_is_better(metric), None) if at else _ROW[metric])
     try:
         with limits(con):
             delong = calibration = None
@@ -182,7 +196,7 @@ def breakdown(run: Run, by: list[str] | tuple[str, ...], *, metric: str | None =
                 agg, calibration = _ece_groups(con, src, key_sql, keys, y)
             else:
                 agg = con.sql(
-                    f"SELECT {', '.join(keys)}, count(*)::BIGINT AS n, sum(x)::DOUBLE AS sx, "
+                    f"SELECT {', '.join(keys)}, count(*)::BIGINT AS n, count(x)::BIGINT AS nx, coalesce(sum(x), 0)::DOUBLE AS sx, "
                     f"sum(x * x)::DOUBLE AS sxx FROM (SELECT {key_sql}, ({expr.format(y=y)})::DOUBLE AS x "
                     f"FROM {src}) GROUP BY ALL").pl()
     except WorkbenchError as e:
@@ -223,7 +237,7 @@ def breakdown(run: Run, by: list[str] | tuple[str, ...], *, metric: str | None =
             "q_value", "significant", "detectable", "reading", "where"]
     positive = run.record.positive_class if task == "binary" else None
     return SliceTable(run.run_id, metric, higher, by, overall, table.select(cols), binnings, order, positive,
-                      method(metric))
+                      method(metric, threshold), threshold if at else None)
 
 
 def _natural(b: Binning, key, numeric: bool) -> tuple:
@@ -291,11 +305,13 @@ def _statistics(agg: pl.DataFrame, kind: str, keys: list[str], extra: tuple[str,
         g = stats.GroupStats(c.value, c.ci_low, c.ci_high, c.rest, c.p_value)
         total, overall_ci, detectable = c.overall, c.overall_ci, c.detectable
         room = min(c.base_rate, 1 - c.base_rate)
-    elif kind == "rate":
+    elif kind in ("rate", "crate"):  # a conditional rate's denominator: its rows (x not NULL) in the slice
         sx = agg["sx"].to_numpy()
-        g = stats.rates_vs_rest(sx, n, sx.sum(), N)
-        total, overall_ci = sx.sum() / N, stats.wilson_interval(sx.sum(), N)
-        detectable, room = stats.detectable_rate(total, n, N), min(total, 1 - total)
+        m = agg["nx"].to_numpy().astype(float) if kind == "crate" else n
+        g = stats.rates_vs_rest(sx, m, sx.sum(), m.sum())
+        with np.errstate(invalid="ignore", divide="ignore"):  # no rows for the rate: NaN
+            total, overall_ci = sx.sum() / m.sum(), stats.wilson_interval(sx.sum(), m.sum())
+            detectable, room = stats.detectable_rate(total, m, m.sum()), min(total, 1 - total)
     else:
         sx, sxx = agg["sx"].to_numpy(), agg["sxx"].to_numpy()
         g = stats.means_vs_rest(sx, sxx, n, sx.sum(), sxx.sum(), N, min_rows=stats.MEAN_MIN_ROWS, bounds=bounds)

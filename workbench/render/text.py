@@ -11,6 +11,8 @@ if TYPE_CHECKING:  # types only: listing tables should not import LightGBM for d
     from workbench.analysis.explain import Explanation
     from workbench.model.whatif import RowExplanation
     from workbench.analysis.slices import SliceTable
+    from workbench.analysis.parity import Parity
+    from workbench.analysis.compare import Comparison
     from workbench.data.profile import Profile
     from workbench.store.catalog import Catalog
     from workbench.store.datasets import DatasetList, DatasetVersion
@@ -105,6 +107,25 @@ def slices_text(st: SliceTable, run: Run | None = None) -> str:
     return (f"{st.metric} overall {fmt(o['value'])} {fmt(o['ci'])} on {o['n']:,} rows"
             f"{_about_positive(positive_class(st, run))}\n{st.method}\n{multiplicity(st)} * marks q < 0.05.\n" +
             table(rows, [*st.by, "n", "value", "ci_low", "ci_high", "q_value", "sig", "detectable", "reading"]))
+
+
+def comparison_text(c: Comparison) -> str:
+    """Each metric overall, then the slices (regressions marked), with what the tests are."""
+    head = (f"{c.candidate} (candidate) against {c.baseline} (baseline) on the same {c.n:,} holdout rows"
+            f"{_about_positive(c.positive_class)}; delta = candidate - baseline")
+    overall = table([{"metric": m, **o} for m, o in c.overall.items()],
+                    ["metric", "baseline", "candidate", "delta", "ci", "p_value"])
+    methods = "\n".join(f"{m}: {how}" for m, how in c.method.items())
+    if not c.by:
+        return f"{head}\n{overall}\n{methods}"
+    rows = [{**r, "ci": [r["ci_low"], r["ci_high"]], "flag": "REGRESSION" if r["regression"] else ""}
+            for r in c.slices.to_dicts()]
+    tested = c.slices["p_value"].is_not_null().sum()
+    found = int(c.slices["regression"].sum())
+    note = (f"{c.metric} by slice; q: Benjamini-Hochberg over the {tested} slices tested; a regression is a slice "
+            f"where the candidate is worse with q < 0.05 ({found} found).")
+    return (f"{head}\n{overall}\n{methods}\n\n{note}\n" +
+            table(rows, ["column", "value", "n", "baseline", "candidate", "delta", "ci", "p_value", "q_value", "flag"]))
 
 
 def multiplicity(st: SliceTable) -> str:
@@ -249,11 +270,33 @@ def row_text(r: RowExplanation) -> str:
     return "\n".join(head + [table(rows, list(rows[0]) if rows else ["feature"])])
 
 
+def parity_text(p: Parity) -> str:
+    """Per sensitive column: each group's rates with intervals, the parity measures, and the
+    pairs of groups whose rates differ (q < 0.05)."""
+    out = [f"parity of run {p.run_id} at threshold {p.threshold:g}{_about_positive(p.positive_class)}", p.method]
+    for col, c in p.to_dict()["columns"].items():
+        groups = [{"group": g["group"], "n": g["n"],
+                   **{rate: f"{fmt(v['value'] if v['value'] is not None else math.nan)} {fmt(v['ci'])}"
+                      for rate, v in g["rates"].items()}} for g in c["groups"]]
+        rates = list(c["groups"][0]["rates"]) if c["groups"] else []
+        measures = [{"measure": m, "difference": v["difference"], "ci": v["difference_ci"], "ratio": v["ratio"],
+                     "ratio ci": v["ratio_ci"]} for m, v in c["measures"].items()]
+        found = [{**r, "q": r["q_value"]} for r in c["pairs"] if r["significant"]]
+        tested = sum(r["p_value"] is not None for r in c["pairs"])
+        out += ["", f"{col}:", table(groups, ["group", "n", *rates]), "",
+                table(measures, ["measure", "difference", "ci", "ratio", "ratio ci"]), "",
+                (f"{len(found)} of {tested} pairs tested differ at q < 0.05:\n" +
+                 table(found, ["rate", "group_a", "group_b", "value_a", "value_b", "test", "q"])) if found
+                else f"no pair of groups differs at q < 0.05 ({tested} pairs tested)"]
+    return "\n".join(out)
+
+
 RENDERERS: dict[str, Callable[..., str]] = {
     "Catalog": catalog_text, "DatasetVersion": dataset_text, "DatasetList": datasets_text,
     "Profile": profile_text, "Run": run_text, "RunList": runs_text, "SliceTable": slices_text,
     "SavedSlice": saved_text, "Discovery": discovery_text, "ErrorTree": tree_text,
-    "Explanation": explanation_text, "RowExplanation": row_text,
+    "Explanation": explanation_text, "RowExplanation": row_text, "Parity": parity_text,
+    "Comparison": comparison_text,
 }
 
 
