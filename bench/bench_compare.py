@@ -33,7 +33,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 from scipy import special
-from statsmodels.stats.proportion import proportion_confint
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -44,20 +43,16 @@ from workbench.model import train  # noqa: E402
 from workbench.model.imported import import_predictions  # noqa: E402
 from workbench.store.build import build  # noqa: E402
 from workbench.store.workspace import Workspace  # noqa: E402
+from bench_null import share as null_share  # noqa: E402 (bench/ is the script's own folder)
 
 SECTIONS = ("seeds", "noise")
 BY = ("c0", "c1", "c2", "x0", "x1", "x3")  # as tests/test_compare.py's A/A tests
 SPLIT = "time:ts"
-GOAL = 0.05
 
 
 def share(k: int, n: int, *, goal: bool = True) -> str:
-    """'k/n x.x% [low-high%]' with a Wilson 95% interval; with a ``goal``, '!' where even the low end
-    is above it."""
-    if not n:
-        return "-"
-    low, high = proportion_confint(k, n, method="wilson")
-    return f"{k}/{n} {k / n:.1%} [{100 * low:.1f}-{100 * high:.1f}%]{'!' if goal and low > GOAL else ''}"
+    """'k/n x.x% [low-high%]' with a Wilson 95% interval (bench_null's, to a tenth of a percent)."""
+    return null_share(k, n, goal=goal, decimals=1)
 
 
 class Tally:

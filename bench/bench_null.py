@@ -83,13 +83,15 @@ GOAL_SHARE, GOAL_COVERAGE = 0.05, 0.93
 EPS = np.finfo(np.float64).eps  # the per-row log loss's clip (stats.metrics.row_loss)
 
 
-def share(k: int, n: int, *, goal: bool = True) -> str:
+def share(k: int, n: int, *, goal: bool = True, decimals: int = 0) -> str:
     """'k/n x% [low-high%]' with a Wilson 95% interval; with a ``goal``, '!' where even the low end
-    is above it."""
+    is above it (5%)."""
     if not n:
         return "-"
     low, high = proportion_confint(k, n, method="wilson")
-    return f"{k}/{n} {k / n:.0%} [{100 * low:.0f}-{100 * high:.0f}%]{'!' if goal and low > GOAL_SHARE else ''}"
+    d = decimals
+    return (f"{k}/{n} {k / n:.{d}%} [{100 * low:.{d}f}-{100 * high:.{d}f}%]"
+            f"{'!' if goal and low > GOAL_SHARE else ''}")
 
 
 def coin_flip_runs(seeds: int) -> Iterator[tuple[int, Run, float]]:

@@ -320,8 +320,6 @@ class Explanation:
 def explain(run: Run, *, rows: int = SAMPLE_ROWS, where: str | None = None, seed: int = 0, cls: Any = None,
             progress: Progress | None = None) -> Explanation:
     """Importance over ``rows`` sampled holdout rows and, with ``where``, that slice against the rest."""
-    if where is not None:
-        slice_members(run, where)  # a bad condition (an unknown column too) is refused before any row is explained
-    imp = importance(run, rows=rows, seed=seed, cls=cls, progress=progress)
-    return Explanation(imp, slice_contrast(run, where, rows=rows, seed=seed, cls=cls, progress=progress)
-                       if where is not None else None)
+    # the contrast first: it refuses a bad condition (an unknown column too) before explaining any row
+    contrast = slice_contrast(run, where, rows=rows, seed=seed, cls=cls, progress=progress) if where is not None else None
+    return Explanation(importance(run, rows=rows, seed=seed, cls=cls, progress=progress), contrast)

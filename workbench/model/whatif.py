@@ -121,14 +121,15 @@ def coerce(run: Run, column: str, value: Any, dtype: pl.DataType) -> Any:
                              "say), or give an empty value for missing.") from None
 
 
-def _explain(run: Run, frame: pl.DataFrame, k: int) -> RowPrediction:
-    values = explain.contributions(run, frame)[0, k]
-    raw = explain.raw_scores(run, frame)[0]
+def _explain(run: Run, frame: pl.DataFrame, values: np.ndarray, k: int) -> RowPrediction:
+    """One row's prediction from its TreeSHAP ``values`` (outputs x features + 1): each output's
+    margin is the sum of its row (base value and contributions)."""
+    raw = values.sum(axis=1)
     pred = explain.prediction(run, raw)
     names = list(run.record.features)
-    return RowPrediction(values={c: frame[c][0] for c in names}, base_value=float(values[-1]),
+    return RowPrediction(values={c: frame[c][0] for c in names}, base_value=float(values[k, -1]),
                          raw_score=float(raw[k]), prediction=float(pred[k] if run.task == "multiclass" else pred),
-                         contributions={f: float(v) for f, v in zip(names, values[:-1])})
+                         contributions={f: float(v) for f, v in zip(names, values[k, :-1])})
 
 
 def explain_row(run: Run, row: int, changes: dict[str, Any] | None = None, *, cls: Any = None) -> RowExplanation:
@@ -152,10 +153,11 @@ def explain_row(run: Run, row: int, changes: dict[str, Any] | None = None, *, cl
         coerced[column] = coerce(run, column, value, frame.schema[column])
         edited = edited.with_columns(pl.Series(column, [coerced[column]], dtype=frame.schema[column]))
     classes = list(run.record.classes)
+    shap_before = explain.contributions(run, frame)[0]
     label = pl.read_parquet(run.predictions, columns=["_row", "_label"]).filter(pl.col("_row") == row)["_label"][0]
     if run.task == "multiclass":
         if cls is None:
-            k = int(np.argmax(explain.raw_scores(run, frame)[0]))
+            k = int(np.argmax(shap_before.sum(axis=1)))
         elif str(cls) in map(str, classes):
             k = [str(c) for c in classes].index(str(cls))
         else:
@@ -165,8 +167,8 @@ def explain_row(run: Run, row: int, changes: dict[str, Any] | None = None, *, cl
                              "have one per class).")
     else:
         k = 0
-    before = _explain(run, frame, k)
-    after = _explain(run, edited, k) if changes else None
+    before = _explain(run, frame, shap_before, k)
+    after = _explain(run, edited, explain.contributions(run, edited)[0], k) if changes else None
     return RowExplanation(run.run_id, int(row), classes[k] if run.task == "multiclass" else None, label,
                           {c: _jsonable(v) for c, v in coerced.items()}, _json_values(before),
                           _json_values(after) if after else None)
