@@ -147,6 +147,9 @@ def choose(page, label: str, option: str) -> None:
     to (see :func:`settle`)."""
     box = page.locator("[data-testid='stSelectbox']").filter(has=page.get_by_text(label, exact=True))
     box.first.click()
+    # the open list draws only the options in view, so a long one hides its last: type to filter
+    # it down to the option, as a user with many columns would
+    box.first.get_by_role("combobox").fill(option)
     page.get_by_role("option", name=option, exact=True).click()
     expect(box.first.get_by_role("combobox")).to_have_value(option)
 
