@@ -97,6 +97,9 @@ class RunRecord:
     # where an imported run's predictions came from (file, size, sha256, key, column, rows
     # matched); None for a trained run
     source: dict | None = None
+    # how training weighted its rows where it did not weigh them all alike: the SQL condition of
+    # the up-weighted slice and its weight ({"where": ..., "factor": ...}); None for equal weights
+    weighting: dict | None = None
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunRecord":
@@ -107,7 +110,7 @@ class RunRecord:
             split=SplitInfo(**d["split"]), seed=d["seed"], params=d["params"], best_iteration=d["best_iteration"],
             encoding=d["encoding"], metrics=d["metrics"], ignored_columns=tuple(d.get("ignored_columns", ())),
             dropped=tuple(d.get("dropped", ())), timings=d.get("timings", {}), versions=d.get("versions", {}),
-            source=d.get("source"))
+            source=d.get("source"), weighting=d.get("weighting"))
 
     def to_dict(self) -> dict:
         return asdict(self)
