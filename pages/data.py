@@ -1,10 +1,25 @@
-"""Data: the workspace's tables, SQL with a preview, saving datasets, and column profiles."""
+"""Data: the workspace's tables, SQL with a preview, saving datasets, and column profiles.
+
+File names, column names and engine messages come from the data and are shown as plain text: in
+tables, or with every markdown character escaped (:func:`plain`), never as markdown or HTML."""
+import re
+
 import polars as pl
 import streamlit as st
 
 from ui import column_profile, link, param, set_params, setup, table_height
 import workbench as wb
 from workbench import WorkbenchError
+
+# what markdown, HTML or Streamlit read in text: emphasis, code, links and images ('[', '<'),
+# directives (':red[...]'), LaTeX ('$'), tables, headings; and '://' and 'www.', which GFM links
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>$~|#&])|:(?=//)|(?<=www)\.")
+
+
+def plain(text: object) -> str:
+    """``text`` with every character markdown reads as markup escaped, so it is shown as written."""
+    return _MARKDOWN.sub(lambda m: "\\" + m.group(0), str(text)).replace("\n", " ")
+
 
 ws = setup("Data")
 cat = wb.scan(ws)
@@ -39,7 +54,7 @@ with right:
             st.caption(f"{pv.row_count:,} rows; first {pv.rows.height} shown. Nothing was written.")
             st.dataframe(pv.rows, hide_index=True, height=300)
         except WorkbenchError as e:
-            st.error(str(e))
+            st.error(plain(e))
     if do_save:
         try:
             with st.spinner("Building the dataset with DuckDB…"):
@@ -54,16 +69,19 @@ with right:
             all_datasets = wb.list_datasets(ws)
             names = [d.name for d in all_datasets]
         except WorkbenchError as e:
-            st.error(str(e))
+            st.error(plain(e))
 
 with left:
     st.subheader("Source tables")
     st.caption("Parquet files and folders in the workspace; schemas and row counts from parquet metadata.")
-    for p in cat.problems:
-        st.warning(f"`{p.location}` cannot be read: {p.message}")
+    if cat.problems:  # one bad file degrades, never blocks: the other tables are listed and work
+        st.warning(f"{len(cat.problems)} source(s) cannot be read and are left out; the other tables work. "
+                   "Fix or remove these files:")
+        st.dataframe(pl.DataFrame({"file": [p.location for p in cat.problems],
+                                   "problem": [p.message for p in cat.problems]}), hide_index=True)
     for t in cat.tables:
-        with st.expander(f"**{t.name}** · {t.rows:,} rows · {len(t.columns)} columns"):
-            st.caption(f"`{t.location}`")
+        with st.expander(f"**{plain(t.name)}** · {t.rows:,} rows · {len(t.columns)} columns"):
+            st.caption(plain(t.location))
             st.dataframe(pl.DataFrame({"column": [c.name for c in t.columns], "type": [c.type for c in t.columns]}),
                          hide_index=True)
     st.subheader("Datasets")
@@ -105,4 +123,4 @@ if relations:
             "mean": st.column_config.NumberColumn("mean", format="%.4g", width=80),
             "top_values": st.column_config.TextColumn("top values (count)", width=220)})
     except WorkbenchError as e:
-        st.error(str(e))
+        st.error(plain(e))

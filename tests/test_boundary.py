@@ -172,6 +172,7 @@ def test_a_condition_is_kept_as_duckdb_renders_it(where, canonical):
 
 @pytest.mark.parametrize("where", [
     "", "carrier = 'EV'; DROP TABLE x", "carrier = 'EV' UNION SELECT 1", "a = 1, b = 2", "a = 1) OR (1 = 1",
+    "EXISTS (SELECT 1)", "a IN (FROM t)", "a = 1 AND (SELECT true)",
 ])
 def test_a_condition_that_is_not_one_expression_is_refused(where):
     with pytest.raises(WorkbenchError) as e:

@@ -77,10 +77,33 @@ def test_a_hand_edited_file_that_does_not_parse_applies_to_no_run(fresh):
     ("two", "c0 = 'a'; DROP TABLE x", "must be one SQL expression"),
     ("union", "c0 = 'a' UNION SELECT 1", "must be one SQL expression"),
     ("nothing", "  ", "must be one SQL expression"),
-    ("outside", "(SELECT count(*) FROM read_text('/etc/hostname')) > 0", "may read only the workspace"),
+    # a subquery would answer yes or no about a file's contents, inside the workspace or out
+    ("outside", "(SELECT count(*) FROM read_text('/etc/hostname')) > 0", r"it reads a table \(a subquery\)"),
+    ("inside", "EXISTS (SELECT 1 FROM read_parquet('source.parquet') WHERE x0 > 3)", r"it reads a table \(a subquery\)"),
+    ("in_list", "x0 IN (SELECT 1)", r"it reads a table \(a subquery\)"),
 ])
 def test_bad_saved_slices(fresh, name, where, message):
     ws, run = fresh
     with pytest.raises(WorkbenchError, match=message):
         saved.save(ws, name, where, run=run)
     assert saved.list_saved(ws) == []
+
+
+def test_no_condition_the_workbench_writes_is_refused(fresh):
+    """The refusal's false alarms: every slice condition a breakdown of every holdout column
+    offers, alone and in pairs (the ones a user saves from the page), passes the boundary."""
+    from workbench.engine import parse_condition
+    ws, run = fresh
+    frame = pl.read_parquet(run.predictions)
+    columns = [c for c in frame.columns if not c.startswith("_") and c != "y"]
+    wheres = [w for c in columns for w in slices.breakdown(run, [c]).slices["where"].to_list() if w]
+    wheres += [w for a, b in (("c0", "x0"), ("c1", "ts")) for w in slices.breakdown(run, [a, b]).slices["where"]]
+    refused = []
+    for w in wheres:
+        try:
+            parse_condition(w)
+        except WorkbenchError:
+            refused.append(w)
+    assert len(wheres) > 50 and refused == []  # 0 false refusals
+    kept = saved.save(ws, "from_breakdown", wheres[0], run=run)
+    assert kept.where == parse_condition(wheres[0])

@@ -10,6 +10,7 @@ error comes back as one :class:`~workbench.errors.WorkbenchError` line that says
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import threading
@@ -40,6 +41,8 @@ TIMEOUT = ("The query was stopped after {seconds:g} s, the time limit; narrow it
 MEMORY = ("The query needs more memory than the workbench allows DuckDB; narrow it, or raise "
           "$WORKBENCH_MEMORY_LIMIT. ({detail})")
 ACCESS = ("The query may read only the workspace's own tables and files; {detail}")
+SUBQUERY = ("it reads a table (a subquery); a condition may use only the holdout's own columns, so "
+            "that it cannot look into other files.")
 BAD_SECONDS = ("${var} is {value!r}, not a number of seconds above 0; set it to one (e.g. 300) or unset it "
                "for the default, {default:g} s.")
 
@@ -80,16 +83,47 @@ def parse_select(sql: str) -> str:
 
 
 def parse_condition(where: str) -> str:
-    """DuckDB's rendering of ``where`` if it is exactly one SQL expression, else a WorkbenchError.
+    """DuckDB's rendering of ``where`` if it is exactly one SQL expression that reads no table,
+    else a WorkbenchError.
 
-    The rendering has no comments and balanced parentheses, so it can stand inside other SQL."""
+    The rendering has no comments and balanced parentheses, so it can stand inside other SQL. A
+    subquery is refused: a slice's condition is about the holdout's rows, and one that reads a
+    file (``EXISTS (SELECT ... FROM read_parquet(...) WHERE ...)``) would answer yes or no about
+    that file's contents."""
     text = (where or "").strip()
     if not text:
         raise WorkbenchError(CONDITION.format(detail="it is empty."))
     try:
-        return str(duckdb.SQLExpression(text))
+        rendered = str(duckdb.SQLExpression(text))
     except (duckdb.Error, ValueError, TypeError) as e:
         raise WorkbenchError(CONDITION.format(detail=first_line(e))) from None
+    if _has_subquery(rendered):
+        raise WorkbenchError(CONDITION.format(detail=SUBQUERY))
+    return rendered
+
+
+_parser: duckdb.DuckDBPyConnection | None = None
+_parser_lock = threading.Lock()
+
+
+def _has_subquery(expression: str) -> bool:
+    """Whether DuckDB's parse tree of ``expression`` holds a subquery (nothing is bound or run)."""
+    global _parser
+    with _parser_lock:
+        if _parser is None:  # an empty database that only parses: no files, no settings to change
+            _parser = duckdb.connect(config={"enable_external_access": False, "lock_configuration": True})
+        con = _parser.cursor()
+    tree = json.loads(con.execute("SELECT json_serialize_sql($1)", [f"SELECT 1 WHERE {expression}"]).fetchone()[0])
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("class") == "SUBQUERY":
+                return True
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return bool(tree.get("error"))  # cannot happen for a rendered expression; refuse rather than guess
 
 
 @contextmanager

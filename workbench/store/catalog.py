@@ -5,6 +5,10 @@ table named after its stem; a folder directly in the workspace folder is one tab
 after the folder, made of every parquet file below it, with hive partitions
 (``year=2013/``) read as columns. Hidden entries (``.workbench`` among them) are skipped.
 Schemas and row counts come from parquet footers; no data is scanned.
+
+One bad file degrades, never blocks: a truncated, empty, unreadable or vanished file is listed
+as a :class:`Problem` with DuckDB's (or the file system's) reason, and every other table stays
+usable.
 """
 from __future__ import annotations
 
@@ -92,10 +96,12 @@ def candidates(ws: Workspace) -> list[tuple[str, str, list[Path]]]:
     for entry in sorted(ws.root.iterdir()):
         if entry.name.startswith((".", "_")):
             continue
-        if entry.is_file() and entry.suffix == ".parquet":
+        if entry.suffix == ".parquet" and (entry.is_file() or entry.is_symlink()):
+            # a link to a file that is gone is kept, so that scan() lists it as a problem
             out.append((entry.stem, "file", [entry]))
         elif entry.is_dir():
-            files = sorted(p for p in entry.rglob("*.parquet") if not any(
+            # regular files only: reading a pipe named like a parquet file would wait forever
+            files = sorted(p for p in entry.rglob("*.parquet") if p.is_file() and not any(
                 part.startswith((".", "_")) for part in p.relative_to(entry).parts))
             if files:
                 out.append((entry.name, "folder", files))
@@ -112,6 +118,14 @@ def scan_expression(ws: Workspace, kind: str, files: list[Path]) -> str:
     glob = str(folder / "**" / "*.parquet")
     return (f"read_parquet({sql_literal(glob)}, hive_partitioning={str(hive).lower()}, "
             "union_by_name=true)")
+
+
+def _fingerprint(ws: Workspace, path: Path) -> SourceFile:
+    """Size and modification time of one source file (an OSError if it cannot be read)."""
+    with open(path, "rb"):  # stat() alone succeeds on a file no one may read
+        pass
+    st = path.stat()
+    return SourceFile(str(path.relative_to(ws.root)), st.st_size, st.st_mtime_ns)
 
 
 def source_expressions(ws: Workspace, datasets: dict[str, Path] | None = None) -> dict[str, str]:
@@ -145,16 +159,17 @@ def scan(ws: Workspace) -> Catalog:
                                               f"({seen[name]}); rename one of them."))
             continue
         seen[name] = location
-        fingerprints = tuple(
-            SourceFile(str(p.relative_to(ws.root)), p.stat().st_size, p.stat().st_mtime_ns)
-            for p in files)
         try:
+            fingerprints = tuple(_fingerprint(ws, p) for p in files)
             expr = scan_expression(ws, kind, files)
             schema = con.sql(f"DESCRIBE SELECT * FROM {expr}").fetchall()
             paths = "[" + ", ".join(sql_literal(str(p)) for p in files) + "]"
             rows = fetch_row(con, f"SELECT sum(num_rows)::BIGINT FROM parquet_file_metadata({paths})")[0] or 0
         except duckdb.Error as e:
             problems.append(Problem(location, first_line(e)))
+            continue
+        except OSError as e:  # removed, unreadable or a dangling link, between listing and reading
+            problems.append(Problem(location, f"{e.strerror or type(e).__name__}: {e.filename or location}"))
             continue
         cols = tuple(Column(r[0], r[1]) for r in schema)
         tables.append(Table(name, kind, location, int(rows), cols, fingerprints))
