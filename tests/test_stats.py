@@ -1140,3 +1140,10 @@ def test_an_unknown_alternative_is_refused_not_read_as_two_sided(test):
 def test_wilson_never_leaves_zero_one():
     low, high = stats.wilson_interval(np.arange(0, 51), np.full(51, 50))
     assert (low >= 0).all() and (high <= 1).all() and (low < high).all()
+
+
+def test_bonferroni_scale_widens_a_normal_interval_to_the_simultaneous_level():
+    from workbench.stats.intervals import bonferroni_scale
+    assert bonferroni_scale(1) == 1.0
+    for k in (2, 5, 40):
+        assert bonferroni_scale(k) * sps.norm.ppf(0.975) == pytest.approx(sps.norm.ppf(1 - 0.05 / k / 2))

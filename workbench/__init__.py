@@ -38,7 +38,7 @@ _HOME = {
     "demo": "workbench.data.demo",
     # models
     "TrainSpec": "workbench.model.train", "train": "workbench.model.train",
-    "import_predictions": "workbench.model.imported",
+    "import_predictions": "workbench.model.imported", "retrain": "workbench.model.retrain",
     "Encoding": "workbench.model.features", "DEFAULT_PARAMS": "workbench.model.params",
     "NUM_BOOST_ROUND": "workbench.model.params", "EARLY_STOPPING": "workbench.model.params",
     "check_params": "workbench.model.params", "parse_settings": "workbench.model.params",
@@ -58,6 +58,7 @@ _HOME = {
     "ErrorTree": "workbench.analysis.errortree", "error_tree": "workbench.analysis.errortree",
     "Diagnostics": "workbench.analysis.diagnostics", "diagnostics": "workbench.analysis.diagnostics",
     "Comparison": "workbench.analysis.compare", "compare": "workbench.analysis.compare",
+    "Gate": "workbench.analysis.gate", "gate": "workbench.analysis.gate", "parse_rule": "workbench.analysis.gate",
     "Importance": "workbench.analysis.explain", "importance": "workbench.analysis.explain",
     "SliceContrast": "workbench.analysis.explain", "slice_contrast": "workbench.analysis.explain",
     "Explanation": "workbench.analysis.explain", "explain": "workbench.analysis.explain",

@@ -3,6 +3,9 @@
 Every command takes ``--workspace DIR`` and ``--json``, before the command or after it (after
 wins). With ``--json`` stdout carries one JSON object and nothing else. Bad input exits with
 status 2 and one line on stderr.
+
+``gate`` exits 0 when every rule holds, 1 when any fails, 2 on bad input and 3 on an unexpected
+internal error (``GATE_INTERNAL``), so that a crash is never read as "a rule failed".
 """
 from __future__ import annotations
 
@@ -21,6 +24,10 @@ from workbench.store.workspace import Workspace
 
 # Modules are imported per command: scikit-learn and LightGBM cost a second that listing
 # tables or datasets should not pay.
+
+
+GATE_FAILED = 1  # gate: a rule did not hold
+GATE_INTERNAL = 3  # gate: an unexpected internal error (a bug), never to be read as a failed rule
 
 
 class _Parser(argparse.ArgumentParser):
@@ -169,6 +176,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a column whose slices are compared too; repeat for more")
     p.add_argument("--bins", type=int, default=5, help="bins per numeric or time column (default 5)")
     p.add_argument("--min-size", type=int, default=1, help="least rows of a slice compared (default 1)")
+    p = sub.add_parser("gate", parents=[common],
+                       help="check a run against rules, for CI: exit 0 when all hold, 1 when any fails, "
+                            "2 on bad input, 3 on an internal error",
+                       description="Check RUN against every --rule and print each rule's value, interval and "
+                                   "verdict. Exit status: 0 every rule holds, 1 a rule failed (or had no value), "
+                                   "2 bad input, 3 an unexpected internal error. A rule on an interval's bound "
+                                   "(.low, .high) holds under chance where a point value does not.")
+    p.add_argument("run")
+    p.add_argument("--baseline", metavar="RUN", help="the run that regressions and delta rules compare with")
+    p.add_argument("--rule", action="append", required=True, metavar="EXPR",
+                   help="a rule, e.g. 'roc_auc.low>=0.85', 'worst_slice(carrier,origin).error_rate<=0.3 min_size=200', "
+                        "'parity(sex).fpr_difference<=0.05', 'regressions==0 by=carrier', 'delta(roc_auc).low>=-0.01'; "
+                        "repeat for more")
+    p.add_argument("--junit", metavar="FILE", help="also write the verdicts as JUnit XML, one test case per rule")
     sub.add_parser("demo", parents=[common], help="write the nycflights13 demo into the workspace")
     return parser
 
@@ -241,6 +262,17 @@ def carry_out(args: argparse.Namespace) -> tuple[Any, Any]:
         from workbench.store import runs
         return compare.compare(runs.load_run(ws, args.baseline), runs.load_run(ws, args.candidate), by=args.by,
                                bins=args.bins, min_size=args.min_size), None
+    if args.command == "gate":
+        from workbench.analysis import gate
+        from workbench.render import junit
+        from workbench.store import runs
+        rules = [gate.parse_rule(r) for r in args.rule]  # bad input first: before any run is read
+        path = junit.check_path(args.junit) if args.junit else None
+        baseline = runs.load_run(ws, args.baseline) if args.baseline else None
+        result = gate.gate(runs.load_run(ws, args.run), rules, baseline=baseline)
+        if path is not None:
+            junit.write_junit(result, path)
+        return result, None
     if args.command in ("slices", "discover", "tree", "explain", "explain-row", "parity"):
         from workbench.store import runs
         analysed = runs.load_run(ws, args.run)
@@ -318,8 +350,12 @@ def _analysis(args: argparse.Namespace, ws: Workspace, run: Any) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; the exit status: 0 done, 2 bad input, 1 an unexpected error (for ``gate``:
+    1 a rule failed, 3 an unexpected error), 130 interrupted."""
+    command = None
     try:
         args = _parse(argv)
+        command = args.command
         if args.command == "train":
             with _native_stderr_dropped():
                 result, about = carry_out(args)
@@ -337,9 +373,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("WORKBENCH_DEBUG"):
             traceback.print_exc()
         print(f"error: unexpected {type(e).__name__}: {e} (set WORKBENCH_DEBUG=1 for details)", file=sys.stderr)
-        return 1
+        return GATE_INTERNAL if command == "gate" else 1
     try:
         print(json.dumps(out) if args.json else out, flush=True)
     except BrokenPipeError:  # `... | head`: the reader has what it wanted; no traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if command == "gate" and not result.passed:
+        return GATE_FAILED
     return 0

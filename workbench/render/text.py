@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # types only: listing tables should not import LightGBM for d
     from workbench.analysis.slices import SliceTable
     from workbench.analysis.parity import Parity
     from workbench.analysis.compare import Comparison
+    from workbench.analysis.gate import Gate
     from workbench.data.profile import Profile
     from workbench.store.catalog import Catalog
     from workbench.store.datasets import DatasetList, DatasetVersion
@@ -291,12 +292,26 @@ def parity_text(p: Parity) -> str:
     return "\n".join(out)
 
 
+def gate_text(g: Gate) -> str:
+    """The gate's verdict, then one line per rule (value, interval, verdict, what it was computed
+    on), then how each rule's figures are made."""
+    against = f" against baseline {g.baseline}" if g.baseline else ""
+    failed = len(g.failed)
+    head = (f"gate of run {g.run_id}{against}: " +
+            ("PASSED, every rule holds" if g.passed else f"FAILED, {failed} of {len(g.verdicts)} rules failed"))
+    rows = [{"rule": v.rule.text, "value": v.value if v.value is not None else math.nan,
+             "ci": list(v.ci) if v.ci else "", "verdict": v.verdict.upper() if not v.passed else v.verdict,
+             "on": v.on} for v in g.verdicts]
+    methods = "\n".join(f"{i}. {v.rule.quantity}: {v.method}" for i, v in enumerate(g.verdicts, 1))
+    return f"{head}\n{table(rows, ['rule', 'value', 'ci', 'verdict', 'on'])}\n\nhow:\n{methods}"
+
+
 RENDERERS: dict[str, Callable[..., str]] = {
     "Catalog": catalog_text, "DatasetVersion": dataset_text, "DatasetList": datasets_text,
     "Profile": profile_text, "Run": run_text, "RunList": runs_text, "SliceTable": slices_text,
     "SavedSlice": saved_text, "Discovery": discovery_text, "ErrorTree": tree_text,
     "Explanation": explanation_text, "RowExplanation": row_text, "Parity": parity_text,
-    "Comparison": comparison_text,
+    "Comparison": comparison_text, "Gate": gate_text,
 }
 
 

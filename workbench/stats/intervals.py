@@ -133,3 +133,9 @@ def percentile_interval(draws: np.ndarray) -> tuple[float, float]:
         return (np.nan, np.nan)
     low, high = np.percentile(draws, [2.5, 97.5])
     return (float(low), float(high))
+
+
+def bonferroni_scale(k: int) -> float:
+    """How much wider a 95% normal interval's reach becomes as one of ``k`` simultaneous intervals
+    (Bonferroni: each at 1 - 0.05/k): z(1 - 0.025/k) / z(0.975); 1 for one interval."""
+    return float(special.ndtri(1 - 0.025 / k)) / Z95 if k > 1 else 1.0
