@@ -5,7 +5,10 @@ column built by SQL, as ``tests/test_compare.py`` builds it). Two setups, each p
 tested (p-value not null), the slices flagged as regressions (q < 0.05 and the candidate worse)
 with a Wilson 95% interval, the same per ``--by`` column, the share of comparisons with any
 regression, the slices' raw p < 0.05 rate, each overall metric's p < 0.05 rate, and seconds per
-comparison. Goal: at most 5% of slices flagged.
+comparison. Goal: at most 5% of slices flagged. With ``--find`` (the default; ``--no-find`` to
+skip), every comparison also searches for slices where the candidate is worse (SliceLine on one
+seeded half, tested on the other) and the found slices' own flagged rate is printed beside the
+column slices', with its Wilson interval: the search must not turn a null into regressions.
 
 seeds
     LightGBM trained once per seed on the same ``time:ts`` split (so every run holds out the same
@@ -19,7 +22,7 @@ noise
     no overall metric truly differs. Each pair uses fresh noise.
 
     python bench/bench_compare.py [--seeds 20] [--rows 20000] [--pairs N] [--noise 1.0]
-                                  [--by c0 c1 c2 x0 x1 x3] [--section seeds noise]
+                                  [--by c0 c1 c2 x0 x1 x3] [--section seeds noise] [--no-find]
 """
 from __future__ import annotations
 
@@ -58,8 +61,10 @@ def share(k: int, n: int, *, goal: bool = True) -> str:
 class Tally:
     """Counts over the comparisons of one setup."""
 
-    def __init__(self, by: tuple[str, ...]):
+    def __init__(self, by: tuple[str, ...], find: bool = True):
         self.by = by
+        self.find = find
+        self.found_tested = self.found_flagged = self.found_raw = 0
         self.comparisons = 0
         self.with_regression = 0
         self.tested = {c: 0 for c in by}
@@ -72,10 +77,15 @@ class Tally:
 
     def add(self, baseline, candidate) -> None:
         clock = time.perf_counter()
-        c = compare(baseline, candidate, by=list(self.by))
+        c = compare(baseline, candidate, by=list(self.by), find=self.find, seed=self.comparisons)
         self.seconds += time.perf_counter() - clock
         self.comparisons += 1
         s = c.slices.filter(pl.col("p_value").is_not_null())
+        found = s.filter(pl.col("source") == "found")
+        self.found_tested += found.height
+        self.found_flagged += int(found["regression"].sum())
+        self.found_raw += int((found["p_value"] < 0.05).sum())
+        s = s.filter(pl.col("source") == "column")
         self.with_regression += bool(s["regression"].any())
         for column in self.by:
             part = s.filter(pl.col("column") == column)
@@ -96,6 +106,11 @@ class Tally:
         print(f"comparisons: {self.comparisons}, by {', '.join(self.by)}; slices tested (p not null): {tested}")
         print(f"slices flagged as regressions (q < {FDR:g}, candidate worse): {share(flagged, tested)}  (goal <= 5%)")
         print(f"slices with raw p < 0.05 (either direction): {share(raw, tested, goal=False)}")
+        if self.find:
+            print(f"found slices (SliceLine on one half, tested on the other), flagged: "
+                  f"{share(self.found_flagged, self.found_tested)}; raw p < 0.05: "
+                  f"{share(self.found_raw, self.found_tested, goal=False)}")
+            print(f"all slices together, flagged: {share(flagged + self.found_flagged, tested + self.found_tested)}")
         print("per column (flagged; raw p < 0.05):")
         for column in self.by:
             print(f"  {column:<4} {share(self.flagged[column], self.tested[column]):<32} "
@@ -125,6 +140,8 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=1.0, help="sd of the noise added to the logit")
     parser.add_argument("--by", nargs="+", default=list(BY), help="the columns sliced")
     parser.add_argument("--section", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--find", action=argparse.BooleanOptionalAction, default=True,
+                        help="also search for slices where the candidate is worse")
     args = parser.parse_args()
     pairs = args.seeds if args.pairs is None else args.pairs
     by = tuple(args.by)
@@ -146,14 +163,14 @@ def main() -> None:
         print(f"synthetic binary dataset: {args.rows:,} rows, split {SPLIT}: {holdout:,} holdout rows; "
               f"training {n_runs} runs: {training:.1f} s")
         if "seeds" in args.section:
-            t = Tally(by)
+            t = Tally(by, args.find)
             for a, b in zip(runs, runs[1:]):
                 t.add(a, b)
             t.print(f"SEEDS (A/A: the same data and split, another seed; seed i against seed i+1, "
                     f"{args.seeds} runs; consecutive comparisons share a run)")
         if "noise" in args.section:
             preds = pl.read_parquet(runs[0].predictions).sort("_row")
-            t = Tally(by)
+            t = Tally(by, args.find)
             importing = 0.0
             for i in range(pairs):
                 clock = time.perf_counter()

@@ -22,7 +22,7 @@ from workbench.model import train
 from workbench.stats import delong_variance
 from workbench.stats.paired import (MCNEMAR_EXACT_BELOW, mcnemar_p, newcombe_interval, paired_delong, paired_means,
                                     paired_rates)
-from workbench.store import build
+from workbench.store import build, saved as saved_store
 
 OUTPUT = {"binary": "_score", "multiclass": "_pred", "regression": "_pred"}
 
@@ -197,7 +197,7 @@ def test_a_planted_regression_is_flagged_and_nothing_else(runs):
     table = [[int((a_wrong & b_wrong).sum()), int((a_wrong & ~b_wrong).sum())],
              [int((~a_wrong & b_wrong).sum()), int((~a_wrong & ~b_wrong).sum())]]
     o = c.overall
-    assert set(o) == {"error_rate", "log_loss", "roc_auc"}
+    assert set(o) == {"error_rate", "log_loss", "roc_auc", "pr_auc", "brier", "f1"}
     assert o["error_rate"]["p_value"] == pytest.approx(mcnemar(table, exact=False).pvalue, rel=1e-9)
     t = sps.ttest_rel(j["_loss_b"].to_numpy(), j["_loss"].to_numpy())
     assert o["log_loss"]["p_value"] == pytest.approx(t.pvalue, rel=1e-9)
@@ -226,14 +226,14 @@ def test_other_tasks_compare_their_metrics_against_the_oracle(runs, task):
     c = wb.compare(base, cand, by=["c1"])
     j = _joined(base, cand)
     if task == "regression":  # mse from the per-row squared errors, mae from the absolute ones
-        assert set(c.overall) == {"mse", "mae"} and c.metric == "mse"
+        assert set(c.overall) == {"mse", "mae", "rmse", "r2"} and c.metric == "mse"
         t = sps.ttest_rel(j["_loss_b"].to_numpy(), j["_loss"].to_numpy())
         assert c.overall["mse"]["p_value"] == pytest.approx(t.pvalue, rel=1e-9)
         ae = [(j["_label"] - j[c_]).abs().to_numpy() for c_ in ("_pred", "_pred_b")]
         assert c.overall["mae"]["p_value"] == pytest.approx(sps.ttest_rel(ae[1], ae[0]).pvalue, rel=1e-9)
         assert c.overall["mae"]["baseline"] == pytest.approx(ae[0].mean())
     else:  # a multiclass import has no probabilities: no log loss
-        assert set(c.overall) == {"error_rate"} and c.metric == "error_rate"
+        assert set(c.overall) == {"error_rate", "macro_f1"} and c.metric == "error_rate"
         assert c.overall["error_rate"]["delta"] == pytest.approx(
             (~j["_correct_b"]).mean() - (~j["_correct"]).mean())
     assert c.slices["n"].sum() == c.n == preds.height
@@ -331,13 +331,13 @@ def test_cli_json_is_the_comparison_and_a_refusal_is_one_line(runs, capsys):
                              .replace("NaN", "null"))
     assert (out["baseline"], out["candidate"], out["by"], out["metric"]) == (base.run_id, cand.run_id,
                                                                               ["c0", "x0"], "error_rate")
-    assert set(out["overall"]) == {"error_rate", "log_loss", "roc_auc"} == set(out["method"])
+    assert set(out["overall"]) == {"error_rate", "log_loss", "roc_auc", "pr_auc", "brier", "f1"} == set(out["method"])
     for entry in out["overall"].values():
         assert set(entry) == {"baseline", "candidate", "delta", "ci", "p_value"} and len(entry["ci"]) == 2
     assert len(out["slices"]) >= 10
     for s in out["slices"]:
         assert set(s) == {"filters", "where", "n", "baseline", "candidate", "delta", "ci", "p_value", "q_value",
-                          "regression"}
+                          "regression", "source", "method"} and s["source"] == "column"
         assert len(s["filters"]) == 1 and isinstance(s["regression"], bool)
     assert main(args) == 0
     text = capsys.readouterr().out
@@ -345,3 +345,122 @@ def test_cli_json_is_the_comparison_and_a_refusal_is_one_line(runs, capsys):
     assert main(["compare", base.run_id, "nope", "--workspace", str(ws.root)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: Unknown run 'nope'") and err.count("\n") == 1
+
+
+# --- the paired bootstrap metrics against direct resampling loops ---------------------------
+
+def _loop(rng, n, draws, statistic):
+    """The textbook paired bootstrap: resample row indices, score both sides on them."""
+    return np.array([statistic(rng.integers(0, n, size=n)) for _ in range(draws)])
+
+
+def test_rmse_r2_and_pr_auc_draws_are_a_resampling_loop_over_rows():
+    from sklearn.metrics import average_precision_score, mean_squared_error, r2_score
+    from workbench.stats.paired_boot import paired_pr_auc, paired_regression
+    rng = np.random.default_rng(4)
+    n = 400
+    y = rng.normal(size=n)
+    a, b = y + rng.normal(0, 1, n), y + rng.normal(0, 1.2, n)
+    rmse, r2, method = paired_regression(y, a, b, seed=9, draws=60)
+    assert "paired bootstrap over rows (60 draws" in method
+    loop = np.random.default_rng(9)
+    d = _loop(loop, n, 60, lambda i: (mean_squared_error(y[i], b[i]) ** 0.5 - mean_squared_error(y[i], a[i]) ** 0.5,
+                                      r2_score(y[i], b[i]) - r2_score(y[i], a[i])))
+    assert rmse.baseline[0] == pytest.approx(mean_squared_error(y, a) ** 0.5)
+    assert r2.candidate[0] == pytest.approx(r2_score(y, b))
+    assert (rmse.ci_low[0], rmse.ci_high[0]) == pytest.approx(tuple(np.quantile(d[:, 0], [0.025, 0.975])), rel=1e-9)
+    assert (r2.ci_low[0], r2.ci_high[0]) == pytest.approx(tuple(np.quantile(d[:, 1], [0.025, 0.975])), rel=1e-9)
+    side = min((d[:, 1] <= 0).sum(), (d[:, 1] >= 0).sum())
+    assert r2.p_value[0] == pytest.approx(min(1, 2 * (1 + side) / 61))
+    # PR AUC with tied scores (rounded), against scikit-learn's average precision on each draw
+    yb = rng.random(n) < 0.3
+    sa, sb = np.round(yb * 0.4 + rng.random(n), 1), np.round(yb * 0.2 + rng.random(n), 1)
+    s, method = paired_pr_auc(yb, sa, sb, seed=5, draws=60)
+    d = _loop(np.random.default_rng(5), n, 60,
+              lambda i: average_precision_score(yb[i], sb[i]) - average_precision_score(yb[i], sa[i]))
+    assert s.baseline[0] == pytest.approx(average_precision_score(yb, sa))
+    assert (s.ci_low[0], s.ci_high[0]) == pytest.approx(tuple(np.quantile(d, [0.025, 0.975])), rel=1e-9)
+    # above max_rows: a subset's spread, scaled; the point values still all the rows'
+    big, method = paired_pr_auc(yb, sa, sb, seed=5, draws=60, max_rows=100)
+    assert "subset of 100 of the 400 rows" in method and big.delta[0] == pytest.approx(s.delta[0])
+    assert big.ci_low[0] < big.delta[0] < big.ci_high[0]
+
+
+def test_f1_and_macro_f1_cells_match_a_resampling_loop():
+    from sklearn.metrics import f1_score
+    from workbench.stats.paired_boot import paired_f1, paired_macro_f1
+    rng = np.random.default_rng(6)
+    n = 500
+    y = rng.random(n) < 0.4
+    a = np.where(rng.random(n) < 0.8, y, ~y)
+    b = np.where(rng.random(n) < 0.7, y, ~y)
+    s = paired_f1(y, a, b, seed=1)
+    assert (s.baseline[0], s.candidate[0]) == pytest.approx((f1_score(y, a), f1_score(y, b)))
+    d = _loop(np.random.default_rng(2), n, 2000, lambda i: f1_score(y[i], b[i]) - f1_score(y[i], a[i]))
+    low, high = np.quantile(d, [0.025, 0.975])
+    width = high - low
+    assert abs(s.ci_low[0] - low) < 0.1 * width and abs(s.ci_high[0] - high) < 0.1 * width
+    yc = rng.integers(0, 4, n)
+    pa, pb = (np.where(rng.random(n) < q, yc, rng.integers(0, 4, n)) for q in (0.7, 0.6))
+    m = paired_macro_f1(yc, pa, pb, n_classes=5, seed=1)  # class 4: no row, no prediction, F1 0
+    assert m.baseline[0] == pytest.approx(f1_score(yc, pa, average="macro", labels=range(5), zero_division=0))
+    d = _loop(np.random.default_rng(3), n, 2000, lambda i: f1_score(yc[i], pb[i], average="macro", labels=range(5),
+                                                                   zero_division=0)
+              - f1_score(yc[i], pa[i], average="macro", labels=range(5), zero_division=0))
+    low, high = np.quantile(d, [0.025, 0.975])
+    assert abs(m.ci_low[0] - low) < 0.1 * (high - low) and abs(m.ci_high[0] - high) < 0.1 * (high - low)
+
+
+# --- saved slices and slices found where the candidate is worse ----------------------------
+
+def test_a_planted_regression_is_found_by_column_saved_slice_and_search(runs):
+    ws, root, base, preds = runs["binary"]
+    degraded = preds.select("id", pl.when(pl.col("c0") == "b").then(1 - pl.col("_score"))
+                            .otherwise(pl.col("_score")).alias("p"))
+    cand = _import(ws, "planted_found", degraded, "binary", root)
+    saved_store.save(ws, "bees", "c0 = 'b'", run=base)
+    saved_store.save(ws, "not_bees", "c0 <> 'b'", run=base)
+    try:
+        c = wb.compare(base, cand, by=["c0"], find=True, seed=1)
+    finally:
+        for name in ("bees", "not_bees"):
+            (ws.slices_dir / f"{name}.json").unlink()
+    flagged = c.regressions()
+    assert set(flagged["source"]) == {"column", "saved", "found"}
+    saved = c.slices.filter(pl.col("source") == "saved")
+    assert saved.filter(pl.col("regression"))["column"].to_list() == ["slice:bees"]
+    assert saved.filter(~pl.col("regression"))["delta"].to_list() == [0.0]  # the rows outside are unchanged
+    j = _joined(base, cand).filter(pl.col("c0") == "b")
+    row = saved.filter(pl.col("regression")).row(0, named=True)
+    assert row["n"] == j.height and row["delta"] == pytest.approx((~j["_correct_b"]).mean() - (~j["_correct"]).mean())
+    found = c.slices.filter(pl.col("source") == "found")
+    top = found.row(0, named=True)  # worst first: the search's best finding is the planted slice
+    assert top["regression"] and "c0" in top["filters"]["column"]
+    half = np.random.default_rng(1).random(c.n) >= 0.5  # tested on the half the search did not see
+    inside = base.workspace.cursor().execute(
+        f"SELECT _row FROM read_parquet('{base.predictions}') WHERE {top['where']} ORDER BY _row").fetchnumpy()["_row"]
+    rows = np.sort(pl.read_parquet(base.predictions)["_row"].to_numpy())
+    assert top["n"] == int(half[np.isin(rows, inside)].sum())
+    out = c.to_dict()
+    assert {s["source"] for s in out["slices"]} == {"column", "saved", "found"}
+    assert all(s["method"] and set(s["ci"]) for s in out["slices"]) and out["params"]["find"]
+    # every slice of every source in one Benjamini-Hochberg family
+    p = c.slices["p_value"].drop_nulls().to_numpy()
+    from workbench.stats.significance import bh_qvalues
+    assert c.slices["q_value"].drop_nulls().to_numpy() == pytest.approx(bh_qvalues(p))
+
+
+def test_found_slices_flag_no_more_than_the_nominal_rate_under_aa(runs):
+    """Exchangeable predictions (independent noise on the same scores): whatever the search
+    finds on one half is a true null on the other."""
+    ws, root, base, preds = runs["binary"]
+    flagged = tested = 0
+    for i in range(10):
+        a = _import(ws, f"aaf{i}a", _noisy(preds, 500 + 2 * i), "binary", root)
+        b = _import(ws, f"aaf{i}b", _noisy(preds, 501 + 2 * i), "binary", root)
+        s = wb.compare(a, b, by=["c0"], find=True, seed=i).slices
+        s = s.filter((pl.col("source") == "found") & pl.col("p_value").is_not_null())
+        tested += s.height
+        flagged += int(s["regression"].sum())
+    print(f"A/A found slices: {flagged}/{tested} flagged, Wilson {_wilson(flagged, tested)}")
+    assert tested >= 30 and _wilson(flagged, tested)[0] <= 0.05

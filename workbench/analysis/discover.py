@@ -375,3 +375,27 @@ def _confirm(table: pl.DataFrame, masks: list[np.ndarray], e: np.ndarray, *, rat
         rest_error=pl.Series(g.rest, dtype=pl.Float64), lift=pl.Series(_lift(g.value, g.rest), dtype=pl.Float64),
         p_value=pl.Series(g.p_value, dtype=pl.Float64), q_value=pl.Series(q, dtype=pl.Float64),
         confirmed=pl.Series(q < 0.05)).with_columns(pl.col(pl.Float64).fill_nan(None))
+
+
+def search_rows(run: Run, e: np.ndarray, search: np.ndarray, *, columns: list[str], k: int, bins: int = 5,
+                max_level: int | None = 2, alpha: float = 0.95) -> list[tuple[dict, str, str, np.ndarray]]:
+    """SliceLine on per-row errors ``e`` given by the caller (aligned with ``run``'s holdout in
+    ``_row`` order), searching only the rows in the mask ``search``: the top ``k`` different
+    findings as (filters, where, predicate, mask over all the rows). A comparison searches the
+    per-row difference in loss between two models this way and tests what it finds elsewhere."""
+    con = run.workspace.cursor()
+    src = f"read_parquet({sql_literal(str(run.predictions))})"
+    features = encode(run, con, src, columns, bins=bins, binner="model" if run.model_path.is_file() else "quantile")
+    with limits(con):
+        coded = con.sql(f"SELECT {', '.join(f.code_sql() + f' AS f{i}' for i, f in enumerate(features))} "
+                        f"FROM {src} ORDER BY _row").fetchnumpy()
+    X = np.column_stack([coded[f"f{i}"] for i in range(len(features))]).astype(np.int64)
+    lattice = sliceline.find_slices(X[search], np.asarray(e, float)[search], [f.domain for f in features],
+                                    k=k * POOL, max_level=max_level, alpha=alpha)
+    keep, _ = _group(lambda i: _rows(X, lattice, lattice.top[i]), len(lattice.top), k, OVERLAP)
+    out = []
+    for i in keep:
+        parts = [(features[lattice.feature_of[it]], int(lattice.code_of[it])) for it in lattice.top[i] if it >= 0]
+        out.append(({f.column: f.label(c) for f, c in parts}, " AND ".join(f"({f.where(c)})" for f, c in parts),
+                    " and ".join(f.predicate(c) for f, c in parts), _rows(X, lattice, lattice.top[i])))
+    return out

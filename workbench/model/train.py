@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Literal
 
+import math
+
 import duckdb
 import lightgbm as lgb
 import numpy as np
@@ -22,6 +24,7 @@ import pyarrow.parquet as pq
 import sklearn
 from sklearn.linear_model import LogisticRegression, Ridge
 
+from workbench.engine import limits, parse_condition
 from workbench.errors import WorkbenchError
 from workbench.model import features
 # DEFAULT_PARAMS and parse_settings are part of this module's API too (the app and the CLI use them)
@@ -38,6 +41,9 @@ MAX_CLASSES = 50
 
 NOT_TIME_SPLIT = ("numeric_time applies only to a time split, and the split is {split!r}; leave "
                   "--numeric-time out or split by time:COLUMN.")
+BAD_FACTOR = "Invalid up-weight factor {factor!r}: use a finite number above 0 (3 weighs the slice's rows three times)."
+WEIGHTS_NONE = ("The up-weighted slice ({where}) selects none of the {rows:,} training rows; write a condition "
+                "that holds on some rows of dataset {dataset!r}.")
 TARGET_IS_SPLIT = ("Target {target!r} is also the split column; the column that picks the holdout rows "
                    "cannot be what the model predicts: choose another target or split.")
 
@@ -58,6 +64,8 @@ class TrainSpec:
     version: int | None = None
     params: dict = field(default_factory=dict)
     numeric_time: bool = False  # a time split may order rows by a number (a day number, a period)
+    upweight: str | None = None  # an SQL condition over the dataset's columns: its training rows weigh more
+    upweight_factor: float = 3.0  # how much more (the holdout metrics stay unweighted)
 
     @property
     def split_column(self) -> str | None:
@@ -72,6 +80,11 @@ class TrainSpec:
         if self.numeric_time and kind != "time":
             raise WorkbenchError(NOT_TIME_SPLIT.format(split=self.split))
         check_params(self.params)
+        factor = self.upweight_factor
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor) or factor <= 0:
+            raise WorkbenchError(BAD_FACTOR.format(factor=factor))
+        if self.upweight is not None:
+            parse_condition(self.upweight)
 
 
 def detect_task(y: pl.Series) -> str:
@@ -115,19 +128,39 @@ def lightgbm_settings(spec: TrainSpec) -> tuple[dict, int, int]:
     return {**with_defaults(extra), "seed": spec.seed}, rounds, stopping
 
 
-def _lightgbm(task, n_classes, X, y, split: Split, enc, spec, progress) -> lgb.Booster:
+def _inside(frame: pl.DataFrame, spec: TrainSpec) -> np.ndarray | None:
+    """Which rows are inside the ``upweight`` slice (None without one). The condition is DuckDB SQL
+    over the dataset's rows, run on a database that can read no file."""
+    if spec.upweight is None:
+        return None
+    where = parse_condition(spec.upweight)
+    con = duckdb.connect(config={"enable_external_access": False})
+    try:
+        con.register("dataset_rows", frame.drop("_row").to_arrow())
+        with limits(con):
+            inside = con.sql(f"SELECT coalesce(({where}), false) AS inside FROM dataset_rows").fetchnumpy()["inside"]
+    except WorkbenchError as e:
+        raise WorkbenchError(f"The up-weighted slice does not apply to dataset {spec.dataset!r}: {e}") from None
+    finally:
+        con.close()
+    return np.asarray(inside, bool)
+
+
+def _lightgbm(task, n_classes, X, y, split: Split, enc, spec, progress, w=None) -> lgb.Booster:
     params, rounds, stopping = lightgbm_settings(spec)
     params["objective"] = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}[task]
     if task == "multiclass":
         params["num_class"] = n_classes
     cat_idx = list(range(len(enc.numeric), len(enc.names)))
     train_set = lgb.Dataset(X[split.train], y[split.train], feature_name=features.model_names(enc.names),
-                            categorical_feature=cat_idx, free_raw_data=True)
+                            categorical_feature=cat_idx, free_raw_data=True,
+                            weight=None if w is None else w[split.train])
     callbacks = [lambda env: progress(0.1 + 0.7 * (env.iteration + 1) / env.end_iteration,
                                       f"LightGBM: tree {env.iteration + 1}")]
     valid_sets = []
     if len(split.valid):
-        valid_sets = [lgb.Dataset(X[split.valid], y[split.valid], reference=train_set)]
+        valid_sets = [lgb.Dataset(X[split.valid], y[split.valid], reference=train_set,
+                                  weight=None if w is None else w[split.valid])]
         callbacks.append(lgb.early_stopping(stopping, min_delta=float(params.get("early_stopping_min_delta", 0.0)),
                                             verbose=False))
     try:
@@ -136,13 +169,14 @@ def _lightgbm(task, n_classes, X, y, split: Split, enc, spec, progress) -> lgb.B
         raise WorkbenchError(REFUSED.format(reason=lightgbm_reason(e))) from None
 
 
-def _linear(task, X, y, split, enc, seed):
+def _linear(task, X, y, split, enc, seed, w=None):
     inputs = features.LinearInputs.fit(X[split.train], enc)
     Xt = inputs.transform(X[split.train])
+    sw = None if w is None else w[split.train]
     if task == "regression":
-        model = Ridge(alpha=1.0).fit(Xt, y[split.train])
+        model = Ridge(alpha=1.0).fit(Xt, y[split.train], sample_weight=sw)
     else:
-        model = LogisticRegression(max_iter=300, C=1.0, random_state=seed).fit(Xt, y[split.train])
+        model = LogisticRegression(max_iter=300, C=1.0, random_state=seed).fit(Xt, y[split.train], sample_weight=sw)
     return model, inputs.transform(X[split.holdout])
 
 
@@ -175,6 +209,7 @@ class Fitted:
     versions: dict[str, str]
     model_text: str
     predictions: pa.Table
+    weighting: dict | None = None  # the up-weighted slice: where, factor, train_rows_weighted
 
     def record(self, run_id: str, created: str, dataset: runs.DatasetRef) -> runs.RunRecord:
         """The run record of this training, stored as ``run.json``."""
@@ -185,7 +220,7 @@ class Fitted:
             features=tuple(names), model_feature_names=tuple(features.model_names(names)), split=self.split,
             seed=self.seed, params=self.params, best_iteration=self.best_iteration,
             encoding=self.encoding.to_dict(), metrics=self.metrics, ignored_columns=self.ignored_columns,
-            dropped=self.dropped, timings=self.timings, versions=self.versions)
+            dropped=self.dropped, timings=self.timings, versions=self.versions, weighting=self.weighting)
 
 
 def fit(table: pa.Table, spec: TrainSpec, progress: Progress | None = None) -> Fitted:
@@ -215,14 +250,24 @@ def fit(table: pa.Table, spec: TrainSpec, progress: Progress | None = None) -> F
     progress(0.05, "Encoding features")
     enc = features.fit_encoding(frame[split.train], feature_cols)
     X = features.matrix(frame, enc)
+    inside = _inside(frame, spec)
+    w = weighting = None
+    if inside is not None:  # training and validation rows inside weigh the factor; the holdout is not weighted
+        w = np.where(inside, float(spec.upweight_factor), 1.0)
+        weighted = int(np.count_nonzero(inside[split.train]))
+        if weighted == 0:
+            raise WorkbenchError(WEIGHTS_NONE.format(where=parse_condition(spec.upweight), rows=len(split.train),
+                                                     dataset=spec.dataset))
+        weighting = {"where": parse_condition(spec.upweight), "factor": float(spec.upweight_factor),
+                     "train_rows_weighted": weighted}
     timings["prepare"] = time.perf_counter() - started
 
     t = time.perf_counter()
-    booster = _lightgbm(task, len(classes), X, y, split, enc, spec, progress)
+    booster = _lightgbm(task, len(classes), X, y, split, enc, spec, progress, w)
     timings["lightgbm"] = time.perf_counter() - t
     progress(0.82, "Linear baseline")
     t = time.perf_counter()
-    linear, X_hold_linear = _linear(task, X, y, split, enc, spec.seed)
+    linear, X_hold_linear = _linear(task, X, y, split, enc, spec.seed, w)
     timings["linear"] = time.perf_counter() - t
 
     progress(0.9, "Scoring the holdout")
@@ -230,11 +275,12 @@ def fit(table: pa.Table, spec: TrainSpec, progress: Progress | None = None) -> F
     raw = {"lightgbm": booster.predict(X[split.holdout], num_iteration=booster.best_iteration or None)}
     if task == "regression":
         raw["linear"] = linear.predict(X_hold_linear)
-        raw["trivial"] = np.full(len(y_hold), y[split.train].mean())
+        raw["trivial"] = np.full(len(y_hold), np.average(y[split.train], weights=None if w is None else w[split.train]))
     else:
         proba = linear.predict_proba(X_hold_linear)
         raw["linear"] = proba[:, 1] if task == "binary" else proba
-        prior = np.bincount(y[split.train], minlength=len(classes)) / len(split.train)
+        tw = np.ones(len(split.train)) if w is None else w[split.train]
+        prior = np.bincount(y[split.train], tw, minlength=len(classes)) / tw.sum()
         raw["trivial"] = np.full(len(y_hold), prior[1]) if task == "binary" else np.tile(prior, (len(y_hold), 1))
     scores = {}
     for name, out in raw.items():
@@ -258,7 +304,7 @@ def fit(table: pa.Table, spec: TrainSpec, progress: Progress | None = None) -> F
         versions={"python": platform.python_version(), "lightgbm": lgb.__version__,
                   "scikit-learn": sklearn.__version__, "duckdb": duckdb.__version__,
                   "polars": pl.__version__, "numpy": np.__version__},
-        model_text=booster.model_to_string(), predictions=predictions)
+        model_text=booster.model_to_string(), predictions=predictions, weighting=weighting)
 
 
 def _predictions(frame, spec, split, task, classes, y_hold, pred, proba) -> pa.Table:
