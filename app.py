@@ -10,5 +10,6 @@ pages = [
     st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
     st.Page("pages/analysis.py", title="Error analysis", icon=":material/troubleshoot:", url_path="analysis"),
     st.Page("pages/explain.py", title="Explain", icon=":material/lightbulb:", url_path="explain"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
 ]
 st.navigation(pages, position="hidden").run()

@@ -1,8 +1,8 @@
 """The panels of a chosen slice that every view of the Error analysis page opens the same way:
 which slice a view has chosen (:func:`selected_where`), a found slice's or tree node's SQL, save
 form and metrics against the rest (:func:`slice_detail`), a binary run's slice's reliability curve
-(:func:`calibration_panel`), and a slice's rows, a page at a time
-(:func:`rows_panel`). Kept out of ``pages/`` so that Streamlit does not list it as a page."""
+(:func:`calibration_panel`), and a slice's rows, a page at a time, with links to explain it or
+to retrain up-weighting it (:func:`rows_panel`). Kept out of ``pages/`` so that Streamlit does not list it as a page."""
 import math
 
 import polars as pl
@@ -23,6 +23,12 @@ def rows_panel(ws: wb.Workspace, run: wb.Run, where: str, view: str, family: str
     if run.model_path.is_file():  # a run with a LightGBM model: SHAP says why it errs here
         link("explain", "Why this slice? Its SHAP values against the rest's, and any row's what-if →",
              icon=":material/lightbulb:", run=run.run_id, where=where)
+    if run.imported:  # predictions made elsewhere carry no model or settings to train again
+        st.caption("This run's predictions were made elsewhere: it cannot be retrained here to up-weight "
+                   "this slice.")
+    else:
+        link("compare", "Retrain up-weighting this slice →", icon=":material/model_training:",
+             baseline=run.run_id, upweight=where)
     key = f"rows-page|{view}|{where}"
     # the page the pager holds (or the link's), so one query gives the rows and the slice's size
     page = st.session_state.get(key) or (int_param(f"{family}_page", 1, 1, 10 ** 9)

@@ -23,10 +23,11 @@ import workbench as wb
 from workbench import Workspace, WorkbenchError
 
 PAGES = {"data": "pages/data.py", "train": "pages/train.py", "analysis": "pages/analysis.py",
-         "explain": "pages/explain.py"}
+         "explain": "pages/explain.py", "compare": "pages/compare.py"}
 # Streamlit's bundled Material icons: emoji need a font many Linux machines lack
 NAV = (("data", "Data", ":material/table_view:"), ("train", "Train", ":material/model_training:"),
-       ("analysis", "Error analysis", ":material/troubleshoot:"), ("explain", "Explain", ":material/lightbulb:"))
+       ("analysis", "Error analysis", ":material/troubleshoot:"), ("explain", "Explain", ":material/lightbulb:"),
+       ("compare", "Compare", ":material/compare_arrows:"))
 # what each page carries to the others, so moving between pages keeps the current work
 CARRIED = ("dataset", "run")
 _KEPT = "_kept_params"  # URL state carried across page switches in this session

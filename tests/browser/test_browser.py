@@ -13,7 +13,8 @@ import workbench as wb
 from harness import (choose, click_point, expect, grid_cell, no_exceptions, select_row, settle, shoot,
                      wait_for_params, wait_long)
 
-PAGES = {"data": "Data", "train": "Train a baseline", "analysis": "Error analysis", "explain": "Explain"}
+PAGES = {"data": "Data", "train": "Train a baseline", "analysis": "Error analysis", "explain": "Explain",
+         "compare": "Compare"}
 CHART = "[data-testid='stPlotlyChart']"
 BARS = f"{CHART} g.point path"
 
