@@ -1,5 +1,6 @@
-"""Error analysis: a run's metric by one or two columns, found problem slices, the error tree,
-and each slice's rows.
+"""Error analysis: a run's metric by one or two columns (for a binary run, its rates at a
+threshold too), found problem slices, the error tree, each slice's rows, and a binary run's parity
+between the groups of sensitive columns.
 
 Every view keeps its state in the URL (the run, the columns, the metric, the search settings,
 the chosen slice), so a copied link reopens it. A chosen slice is named by its SQL condition,
@@ -10,11 +11,14 @@ import pyarrow.parquet as pq
 import streamlit as st
 
 from found_panel import found_table, shuffle_note
+from parity_panel import parity_view
 from slice_panel import calibration_panel, pick, rows_panel, selected_where, slice_detail
+from threshold_panel import threshold_breakdown, threshold_slider
 from ui import (bool_param, breakdown, choose_run, discover_default, discovered, float_param, fmt_ci, grown_tree,
                 int_param, param, selection_key, set_params, setup, table_height)
 import workbench as wb
 from workbench import WorkbenchError
+from workbench.render import threshold_charts
 
 PERMUTATIONS_MOST = 1000  # shuffles a search may ask for: each is one more search
 
@@ -26,7 +30,9 @@ schema = pq.read_schema(run.predictions)
 conditions = wb.applicable_slices(ws, run)  # saved slices usable with this run, as slice:NAME columns
 columns = [f.name for f in schema if not f.name.startswith("_")] + list(conditions)
 text_cols = [f.name for f in schema if not f.name.startswith("_") and str(f.type) in ("string", "large_string")]
-metric_names = wb.slice_metrics(run)
+# a binary run's rates at a threshold (selection rate, TPR, FPR, FNR, precision) after its plain metrics
+AT_THRESHOLD = wb.THRESHOLD_METRICS if run.task == "binary" else ()
+metric_names = [*wb.slice_metrics(run), *AT_THRESHOLD]
 ERRORS = ["loss"] if run.task == "regression" else ["misclassification", "loss"]
 LINKED = {"search": st.query_params.get("search") == "1", "grow": st.query_params.get("grow") == "1"}
 
@@ -158,7 +164,8 @@ def slices_view(run: wb.Run, table: wb.SliceTable, keys: tuple[str, ...], label:
     order: a chosen slice stays chosen when the order changes."""
     chart_key = selection_key("slice", "chart", f"{view}|{table.order}")
     table_key = selection_key("slice", "table", f"{view}|{table.order}")
-    event = st.plotly_chart(wb.charts.slice_chart(table), on_select="rerun", selection_mode="points", key=chart_key)
+    event = st.plotly_chart(threshold_charts.threshold_slice_chart(table), on_select="rerun", selection_mode="points",
+                            key=chart_key)
     shown = table.slices.select(*table.by, "n", "share", "value", "ci_low", "ci_high", "rest_value", "diff", "reading",
                                 "detectable", "p_value", "q_value")
     picked = st.dataframe(
@@ -205,7 +212,7 @@ def breakdown_view(run: wb.Run, columns: list[str], text_cols: list[str], condit
     by = c1.selectbox("Slice by", columns, index=columns.index(param("by", (text_cols or columns)[0], columns)), key="by")
     second = ["(none)"] + [c for c in columns if c != by]
     by2 = c2.selectbox("and by", second, index=second.index(param("by2", "(none)", second)), key="by2")
-    metric = c3.selectbox("Metric", metric_names, format_func=lambda m: wb.charts.METRIC_LABELS.get(m, m),
+    metric = c3.selectbox("Metric", metric_names, format_func=threshold_charts.rate_label,
                           index=metric_names.index(param("metric", metric_names[0], metric_names)), key="metric")
     bins = c4.number_input("Bins", 2, 50, int_param("bins", 5, 2, 50), help="Quantile bins for numeric and time columns.", key="bins")
     min_size = c5.number_input("Min rows", 1, 1_000_000, int_param("min_size", 20, 1, 1_000_000),
@@ -215,17 +222,23 @@ def breakdown_view(run: wb.Run, columns: list[str], text_cols: list[str], condit
                          index=list(orders).index(param("order", "auto", list(orders))),
                          help="auto: numbers and times in their natural order (bins low to high), other columns "
                               "worst first.")
+    # a rate at a threshold: the threshold's slider shows for it alone
+    threshold = threshold_slider("b_threshold") if metric in AT_THRESHOLD else None
     keys = (by,) if by2 == "(none)" else (by, by2)
+    saved = tuple((k, conditions[k]) for k in keys if k in conditions)
     try:
-        table = breakdown(str(ws.root), run.run_id, keys, metric, int(bins), int(min_size),
-                          tuple((k, conditions[k]) for k in keys if k in conditions), order)
+        if threshold is None:
+            table = breakdown(str(ws.root), run.run_id, keys, metric, int(bins), int(min_size), saved, order)
+        else:
+            table = threshold_breakdown(str(ws.root), run.run_id, keys, metric, int(bins), int(min_size), saved,
+                                        order, threshold)
     except WorkbenchError as e:
         st.error(str(e))
         return
     set_params(run=run.run_id, by=by, by2=None if by2 == "(none)" else by2, metric=metric, bins=int(bins),
                min_size=int(min_size), order=None if order == "auto" else order)
 
-    label = wb.charts.METRIC_LABELS.get(metric, metric)
+    label = threshold_charts.rate_label(metric, threshold)
     o = table.overall
     small = int((table.slices["reading"] == "too small to tell").sum())
     st.markdown(f"**{label}** on the whole holdout: {fmt_ci(o['value'], o['ci'])} over {o['n']:,} rows · "
@@ -235,12 +248,18 @@ def breakdown_view(run: wb.Run, columns: list[str], text_cols: list[str], condit
         set_params(slice=None)
         st.warning(f"No slice has at least {int(min_size)} rows; lower 'Min rows'.")
     else:
-        slices_view(run, table, keys, label, f"{run.run_id}|{'|'.join(keys)}|{metric}|{bins}|{min_size}")
+        at = "" if threshold is None else f"|{threshold:g}"
+        slices_view(run, table, keys, label, f"{run.run_id}|{'|'.join(keys)}|{metric}{at}|{bins}|{min_size}")
 
 
 # Lazy tabs: only the open one runs and renders, and which one is open lives in the URL (?view=).
-breakdown_tab, discover_tab, tree_tab = st.tabs(["Breakdown by columns", "Find problem slices", "Error tree"],
-                                                on_change="rerun", key="view", bind="query-params")
+# Parity: a binary run's decisions compared between the groups of sensitive columns.
+tabs = st.tabs(["Breakdown by columns", "Find problem slices", "Error tree", *(["Parity"] if AT_THRESHOLD else [])],
+               on_change="rerun", key="view", bind="query-params")
+breakdown_tab, discover_tab, tree_tab = tabs[:3]
+if AT_THRESHOLD and tabs[3].open:
+    with tabs[3]:
+        parity_view(ws, run)
 if discover_tab.open:
     with discover_tab:
         problem_slices(run)

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import streamlit as st
 
+from threshold_panel import threshold_panel
 from ui import fmt_ci, link, param, run_diagnostics, set_params, setup, training_defaults
 import workbench as wb
 from workbench import WorkbenchError
@@ -23,7 +24,9 @@ if not all_datasets:
 
 
 def show_run(run: wb.Run) -> None:
-    """Holdout metrics of the three models with 95% intervals, then the standard charts."""
+    """Holdout metrics of the three models with 95% intervals, then the standard charts; for a
+    binary run, its decisions at a threshold the reader sets (confusion matrix, precision, recall,
+    F1, selection rate) with the threshold marked on the ROC and PR curves."""
     r = run.record
     split, d = r.split, r.dataset
     st.subheader(f"Run {run.run_id}")
@@ -53,13 +56,10 @@ def show_run(run: wb.Run) -> None:
                " with 95% intervals; ★ marks the best point value. "
                "Intervals: Wilson (accuracy), t (log loss, Brier, MAE, RMSE), DeLong (ROC AUC), "
                "logit (PR AUC), bootstrap (F1, R²).")
-    diag = run_diagnostics(str(ws.root), run.run_id)
-    if run.task == "binary":
-        c1, c2, c3 = st.columns(3)
-        c1.plotly_chart(wb.charts.roc_chart(diag))
-        c2.plotly_chart(wb.charts.pr_chart(diag))
-        c3.plotly_chart(wb.charts.calibration_chart(diag))
+    if run.task == "binary":  # the confusion matrix at a threshold, and the curves marking it
+        threshold_panel(run)
     elif run.task == "regression":
+        diag = run_diagnostics(str(ws.root), run.run_id)
         c1, c2 = st.columns(2)
         c1.plotly_chart(wb.charts.predicted_vs_actual_chart(diag))
         c2.plotly_chart(wb.charts.residuals_chart(diag))

@@ -469,3 +469,68 @@ def test_a_chosen_slice_survives_another_order_and_its_page_is_in_the_url(on_dem
     at.selectbox(key="order").set_value("worst").run()
     assert_clean(at)
     assert at.subheader[0].value == heading and at.query_params["slice"] == where
+
+
+# ---- thresholds, the run view and parity (issue 12) ----------------------------------------------
+
+def _binary_run(ws):
+    return [r for r in runs.list_runs(ws) if r.task == "binary"][-1]
+
+
+def test_the_run_view_shows_the_decisions_at_the_urls_threshold(on_demo):
+    from workbench.analysis.thresholds import at_threshold
+    run = _binary_run(on_demo)
+    at = page("pages/train.py", run=run.run_id, threshold="0.3")
+    assert_clean(at)
+    assert at.slider(key=f"threshold|{run.run_id}").value == pytest.approx(0.3)
+    v = at_threshold(run, 0.3)
+    confusion, metrics = at.table[0].value, at.table[1].value
+    assert f"{v.tp:,} (" in confusion.iloc[0, 1] and f"{v.tn:,} (" in confusion.iloc[1, 2]
+    f1 = v.metrics.filter(v.metrics["metric"] == "f1").row(0, named=True)
+    assert metrics.iloc[2, 0] == "F1" and metrics.iloc[2, 1].startswith(f"{f1['value']:.3g} [")
+    at.slider(key=f"threshold|{run.run_id}").set_value(0.7).run()
+    assert_clean(at)
+    assert at.query_params["threshold"] == "0.7"
+    assert f"{at_threshold(run, 0.7).tp:,} (" in at.table[0].value.iloc[0, 1]
+
+
+def test_a_rate_at_a_threshold_in_the_breakdown_names_its_threshold(on_demo):
+    run = _binary_run(on_demo)
+    at = page("pages/analysis.py", run=run.run_id, by="origin")
+    assert not [s for s in at.slider if s.key == "b_threshold"]  # only for a rate at a threshold
+    at.selectbox(key="metric").set_value("fpr").run()
+    assert_clean(at)
+    at.slider(key="b_threshold").set_value(0.3).run()
+    assert_clean(at)
+    assert at.query_params["metric"] == "fpr" and at.query_params["threshold"] == "0.3"
+    assert at.markdown[0].value.startswith("**FPR at threshold 0.3** on the whole holdout: ")
+    expected = wb.breakdown(run, ["origin"], metric="fpr", threshold=0.3, min_size=20)
+    assert f"over {expected.overall['n']:,} rows" in at.markdown[0].value
+    assert any("fpr at threshold 0.3 (predicted positive: score >= 0.3)" in c.value for c in at.caption)
+
+
+def test_parity_view_marks_sensitive_columns_and_flags_pairs(demo_ws, tmp_path, monkeypatch):
+    from workbench.store import sensitive
+    root = tmp_path / "ws"
+    shutil.copytree(demo_ws.root, root)
+    ws = wb.Workspace.open(root)
+    monkeypatch.setenv("WORKBENCH_WORKSPACE", str(root))
+    run = _binary_run(ws)
+    at = page("pages/analysis.py", run=run.run_id, view="Parity")
+    assert_clean(at)
+    assert at.multiselect(key="p_sensitive").value == [] and at.info  # nothing marked yet
+    at.multiselect(key="p_sensitive").set_value(["origin"]).run()
+    assert_clean(at)
+    assert at.query_params["sensitive"] == "origin"
+    expected = wb.parity(run, ["origin"], threshold=0.5)
+    pairs = at.dataframe[2].value
+    assert len(pairs) == expected.pairs.height
+    flagged = int(expected.pairs["significant"].sum())
+    assert (pairs["flag"] == "⚑ differs").sum() == flagged and list(pairs["flag"][:flagged]) == ["⚑ differs"] * flagged
+    assert any(f"{flagged} of {expected.pairs.height} pairs of groups differ" in m.value for m in at.markdown)
+    [mark] = [b for b in at.button if b.key == "p_mark"]
+    mark.click().run()
+    assert_clean(at)
+    assert sensitive.sensitive_columns(ws, run.record.dataset.name) == ("origin",)
+    fresh = page("pages/analysis.py", run=run.run_id, view="Parity")  # a new visit starts from the marks
+    assert fresh.multiselect(key="p_sensitive").value == ["origin"]
