@@ -1,4 +1,9 @@
+import errno
+import json
 import os
+import threading
+
+import duckdb
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -86,3 +91,74 @@ def test_unknown_dataset_and_version(tiny_ws):
         datasets.load_version(tiny_ws, "x")
     with pytest.raises(WorkbenchError, match="has no version 9; versions: 1"):
         datasets.load_version(tiny_ws, "d", 9)
+
+
+def _snapshot(ws):
+    return {str(p.relative_to(ws.root)): p.read_bytes() for p in ws.root.rglob("*")
+            if p.is_file() and ".workbench/tmp" not in str(p)}
+
+
+def _full_disk_in_duckdb(monkeypatch):
+    """DuckDB's writer hitting a full disk after writing part of the file, as DuckDB reports it."""
+    real = build.run_select
+
+    def run_select(con, sql, use, **kw):
+        def use_then_fail(rel):
+            use(rel)
+            raise duckdb.IOException('IO Error: Could not write file "data.parquet": No space left on device')
+        return real(con, sql, use_then_fail, **kw)
+    monkeypatch.setattr(build, "run_select", run_select)
+
+
+def _full_disk_in_metadata(monkeypatch):
+    monkeypatch.setattr(json, "dump", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left")))
+
+
+@pytest.mark.parametrize("fill", [_full_disk_in_duckdb, _full_disk_in_metadata])
+def test_a_full_disk_during_build_says_so_and_keeps_the_workspace(tiny_ws, monkeypatch, fill):
+    build.build(tiny_ws, "d", "SELECT * FROM loans")
+    before = _snapshot(tiny_ws)
+    fill(monkeypatch)
+    with pytest.raises(WorkbenchError, match=r"No space left on the disk .* \(writing dataset d\); nothing was saved"):
+        build.build(tiny_ws, "d", "SELECT id FROM loans")
+    with pytest.raises(WorkbenchError, match="No space left on the disk"):
+        build.build(tiny_ws, "fresh", "SELECT id FROM loans")
+    monkeypatch.undo()
+    assert _snapshot(tiny_ws) == before
+    assert [v.version for v in datasets.list_datasets(tiny_ws)[0].versions] == [1]
+
+
+def _at_once(fn, args: list) -> tuple[list, list]:
+    barrier, out, errors = threading.Barrier(len(args)), [], []
+
+    def go(a):
+        barrier.wait()
+        try:
+            out.append(fn(*a))
+        except Exception as e:  # noqa: BLE001 - any error is the failure under test
+            errors.append(e)
+    threads = [threading.Thread(target=go, args=(a,)) for a in args]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    return out, errors
+
+
+def test_two_builds_of_one_name_at_once_in_threads(tiny_ws):
+    tries = 20
+    for i in range(tries):
+        # the same SQL: one version, and both callers get it
+        out, errors = _at_once(build.build, [(tiny_ws, f"same{i}", "SELECT * FROM loans")] * 2)
+        assert errors == []
+        assert [v.version for v in out] == [1, 1] and sorted(v.unchanged for v in out) == [False, True]
+        # different SQL: two whole versions, each holding its own query's rows
+        out, errors = _at_once(build.build, [(tiny_ws, f"two{i}", "SELECT id FROM loans WHERE id < 5"),
+                                             (tiny_ws, f"two{i}", "SELECT id FROM loans WHERE id >= 5")])
+        assert errors == []
+        assert sorted(v.version for v in out) == [1, 2]
+        for v in datasets.list_datasets(tiny_ws):
+            for version in v.versions:
+                ids = pq.read_table(version.path)["id"].to_pylist() if version.schema == (("id", "BIGINT"),) else None
+                if ids is not None:
+                    expected = [i for i in range(1, 13) if (i < 5) == ("id < 5" in version.sql)]
+                    assert sorted(ids) == expected and version.rows == len(expected)
+    assert all(not p.name.startswith(".") for p in tiny_ws.datasets_dir.rglob("*"))

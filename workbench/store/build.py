@@ -18,8 +18,9 @@ import polars as pl
 from workbench.engine import fetch_row, parse_select, run_select, sql_literal
 from workbench.errors import WorkbenchError
 from workbench.store import catalog, views
-from workbench.store.datasets import DATA, META, DatasetVersion, content_hash, list_datasets, read_version
-from workbench.store.workspace import Discard, Workspace, check_name, staging_dir, write_json
+from workbench.store.datasets import (DATA, META, DatasetVersion, content_hash, list_datasets, load_version,
+                                      read_version)
+from workbench.store.workspace import Discard, Workspace, check_name, stage, write_json
 
 NO_COLUMNS = "The query returns no columns; select at least one."
 NAME_TAKEN = "Dataset name {name!r} is taken by a source table; choose another name."
@@ -103,16 +104,27 @@ def build(ws: Workspace, name: str, sql: str) -> DatasetVersion:
     final = ws.datasets_dir / name / f"v{version:04d}"
     started = time.perf_counter()
     same = None
-    with staging_dir(final) as tmp:
+    with stage(final, what=f"dataset {name}") as staged:
+        tmp = staged.path
         run_select(con, sql, lambda rel: rel.write_parquet(str(tmp / DATA), compression="zstd"))
         rows, schema, digest = content_hash(con, tmp / DATA)
         if not schema:
             raise WorkbenchError(NO_COLUMNS)
-        if previous and previous.hash == digest and previous.sql == sql:
-            same = previous  # the newest version already holds exactly this
-            raise Discard
-        write_json(tmp / META, {
-            "name": name, "version": version, "rows": rows, "hash": digest, "sql": sql, "schema": schema,
-            "sources": sources, "seconds": round(time.perf_counter() - started, 3),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "duckdb_version": duckdb.__version__})
+        for _ in range(1000):
+            if previous and previous.hash == digest and previous.sql == sql:
+                same = previous  # the newest version already holds exactly this
+                raise Discard
+            write_json(tmp / META, {
+                "name": name, "version": version, "rows": rows, "hash": digest, "sql": sql, "schema": schema,
+                "sources": sources, "seconds": round(time.perf_counter() - started, 3),
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "duckdb_version": duckdb.__version__})
+            if staged.publish(final):
+                break
+            # a concurrent build of this name published this version first: come after it
+            previous = load_version(ws, name)
+            version = max(previous.version, version) + 1
+            final = ws.datasets_dir / name / f"v{version:04d}"
+        else:
+            raise WorkbenchError(f"Dataset {name!r} is being built by many others at once; try again.")
     return replace(same, unchanged=True) if same else read_version(final)

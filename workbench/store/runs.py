@@ -9,7 +9,9 @@ and ``_correct``, worst loss first; ``_row`` gives each row's place in the datas
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import re
+import secrets
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +20,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from workbench.errors import WorkbenchError
-from workbench.store.workspace import Workspace, staging_dir, write_json
+from workbench.store.workspace import Workspace, stage, write_json
 
 RECORD = "run.json"
 MODEL = "model.txt"
 PREDICTIONS = "predictions.parquet"
 ROW_GROUP = 65_536
 UNKNOWN_RUN = "Unknown run {run_id!r}; recent runs: {known}."
+RUN_EXISTS = "Run {run_id!r} exists already; choose another name."
+_GENERATED_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]+")  # train's ids: UTC time stamp and a random suffix
 
 
 def _safe_statistics(table: pa.Table) -> list[str]:
@@ -182,17 +186,41 @@ def _read(folder: Path) -> Run:
 
 def write_run(ws: Workspace, record: RunRecord, model_text: str | None, predictions: pa.Table) -> Run:
     """Store a run atomically: all its files appear together or not at all. ``model_text`` None
-    (imported predictions) writes no ``model.txt``."""
+    (imported predictions) writes no ``model.txt``.
+
+    A trained run's id is the workbench's to choose: if another run took it meanwhile (two
+    trainings in the same second), the run is stored under a fresh id instead, so two runs never
+    share a folder. An imported run's id is the user's name, and a taken one is an error."""
     final = ws.runs_dir / record.run_id
-    if final.exists():
-        raise WorkbenchError(f"Run {record.run_id!r} exists already.")
-    with staging_dir(final) as tmp:
+    if final.exists() and not _renamable(record):
+        raise WorkbenchError(RUN_EXISTS.format(run_id=record.run_id))
+    with stage(final, what=f"run {record.run_id}") as staged:
         if model_text is not None:
-            (tmp / MODEL).write_text(model_text)
-        pq.write_table(worst_first(predictions), tmp / PREDICTIONS, compression="zstd",
+            (staged.path / MODEL).write_text(model_text)
+        pq.write_table(worst_first(predictions), staged.path / PREDICTIONS, compression="zstd",
                        row_group_size=ROW_GROUP, write_statistics=_safe_statistics(predictions))
-        write_json(tmp / RECORD, record.to_dict())
+        for _ in range(100):
+            if not final.exists():
+                write_json(staged.path / RECORD, record.to_dict())
+                if staged.publish(final):
+                    break
+            if not _renamable(record):
+                raise WorkbenchError(RUN_EXISTS.format(run_id=record.run_id))
+            record = replace(record, run_id=_fresh_id(record.run_id))
+            final = ws.runs_dir / record.run_id
+        else:
+            raise WorkbenchError(RUN_EXISTS.format(run_id=record.run_id))
     return _read(final)
+
+
+def _renamable(record: RunRecord) -> bool:
+    """Whether the run's id was made by the workbench (a trained run), not named by the user."""
+    return record.source is None and _GENERATED_ID.fullmatch(record.run_id) is not None
+
+
+def _fresh_id(run_id: str) -> str:
+    """The same time stamp with a new random suffix."""
+    return f"{run_id.rsplit('-', 1)[0]}-{secrets.token_hex(2)}"
 
 
 def list_runs(ws: Workspace) -> list[Run]:
