@@ -91,7 +91,7 @@ class LinearInputs:
     @classmethod
     def fit(cls, X: np.ndarray, enc: Encoding) -> "LinearInputs":
         k = len(enc.numeric)
-        num = X[:, :k]
+        num = _finite(X[:, :k])
         with warnings.catch_warnings():  # an all-null column has no mean; it gets 0 and scale 1
             warnings.simplefilter("ignore", RuntimeWarning)
             means = np.nan_to_num(np.nanmean(num, axis=0)) if k else np.empty(0)
@@ -107,13 +107,20 @@ class LinearInputs:
 
     def transform(self, X: np.ndarray) -> sp.csr_matrix:
         k = len(self.means)
-        num = (X[:, :k] - self.means) / self.scales
+        num = (_finite(X[:, :k]) - self.means) / self.scales
         missing = np.isnan(num)
         # missing numbers sit at the mean (0 after scaling) with an indicator column each
         blocks = [sp.csr_matrix(np.where(missing, 0.0, num)), sp.csr_matrix(missing.astype(np.float64))]
         for j, lv in self.levels.items():
             blocks.append(sp.csr_matrix((X[:, j][:, None] == lv[None, :]).astype(np.float64)))
         return sp.hstack(blocks, format="csr")
+
+
+def _finite(num: np.ndarray) -> np.ndarray:
+    """Numbers for the linear baseline: an infinite value (a ratio over zero, say) counts as
+    missing there, since no weight times infinity is a score; LightGBM orders it past every
+    threshold itself."""
+    return np.where(np.isinf(num), np.nan, num) if np.isinf(num).any() else num
 
 
 def model_names(columns: list[str]) -> list[str]:

@@ -171,6 +171,7 @@ def import_predictions(ws: Workspace, name: str, *, dataset: str, file: str | Pa
     column, option = (score, "score") if score is not None else (pred, "pred")
     v = datasets.load_version(ws, dataset, version)
     data = pl.read_parquet(v.path)
+    runs.check_own_names(data.columns, v.name)
     names = ", ".join(data.columns)
     if target is None:
         raise WorkbenchError(NO_TARGET.format(dataset=v.name, version=v.version, columns=names))

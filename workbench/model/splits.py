@@ -33,6 +33,12 @@ NO_TIMES = "Time column {column!r} has no values; choose a column with times for
 FEW_TIMES = "Time column {column!r} has too few distinct values to hold out the latest 20%."
 NO_TEST = "Split column {column!r} has no rows marked 'test'; mark holdout rows with 'test'."
 FEW_TRAIN = "The split leaves fewer than 2 training rows; use more data or another split."
+NO_HOLDOUT = ("The {kind} split of these {rows:,} rows leaves no holdout rows to measure the models on; use a "
+              "dataset of at least 5 rows (20 or more for metrics worth reading), or mark holdout rows "
+              "with a column: split.")
+UNSEEN_CLASSES = ("{what} of target {target!r} {verb} in no training row after the {kind} split ({where}); a "
+                  "classifier learns only the classes it sees: filter {them} out or merge {them} into another "
+                  "class in the dataset's SQL, or mark more of {them} as training rows with a column: split.")
 
 
 # DuckDB's names for the types a dataset's columns arrive in, as the workbench shows them elsewhere
@@ -98,12 +104,31 @@ def _random(rows: np.ndarray, y: np.ndarray | None, share: float, seed: int) -> 
     return a, b
 
 
+def _check_classes(y: np.ndarray, train: np.ndarray, classes: list | None, target: str, kind: str) -> None:
+    """Refuse a split whose training rows miss a class the dataset has, naming the classes."""
+    counts = np.bincount(y, minlength=len(classes or ()))
+    seen = np.bincount(y[train], minlength=len(counts))
+    unseen = np.flatnonzero((counts > 0) & (seen == 0))
+    if not len(unseen):
+        return
+    names = [repr(classes[i]) if classes else f"#{i}" for i in unseen]
+    where = ", ".join(f"{n}: {int(counts[i]):,} row{'s' if counts[i] != 1 else ''} in all"
+                      for n, i in zip(names, unseen))
+    several = len(unseen) > 1
+    raise WorkbenchError(UNSEEN_CLASSES.format(
+        what=f"Classes {', '.join(names[:5])}" if several else f"Class {names[0]}", verb="appear" if several else
+        "appears", target=target, kind=kind, where=where if len(unseen) <= 5 else where.split(", ")[0] + ", ...",
+        them="them" if several else "it"))
+
+
 def make_split(frame: pl.DataFrame, split: str, y: np.ndarray, task: str, *, seed: int = 0,
-               numeric_time: bool = False) -> Split:
+               numeric_time: bool = False, classes: list | None = None, target: str = "target") -> Split:
     """Row indices of ``frame`` for training, early-stopping validation and holdout.
 
     A time split needs a date or timestamp column, or ``numeric_time=True`` where a numeric
-    column counts time (a day number, a period index)."""
+    column counts time (a day number, a period index). Every part a baseline needs must hold
+    rows, and for classification every class (``y`` codes ``classes``' positions) must have
+    training rows: a class the models never saw cannot be scored."""
     kind, col = parse_split(split)
     rows = np.arange(frame.height)
     stratify = y if task != "regression" else None
@@ -135,6 +160,10 @@ def make_split(frame: pl.DataFrame, split: str, y: np.ndarray, task: str, *, see
         train, valid = _random(train, stratify, VALID, seed + 1)
     if len(train) < 2:
         raise WorkbenchError(FEW_TRAIN)
+    if not len(holdout):
+        raise WorkbenchError(NO_HOLDOUT.format(kind=kind, rows=frame.height))
+    if task != "regression":
+        _check_classes(y, train, classes, target, kind)
     info = SplitInfo(kind, col, n_train=int(len(train)), n_valid=int(len(valid)), n_holdout=int(len(holdout)),
                      numeric_time=numeric_time)
     return Split(np.sort(train), np.sort(valid), np.sort(holdout), info)

@@ -46,6 +46,8 @@ WEIGHTS_NONE = ("The up-weighted slice ({where}) selects none of the {rows:,} tr
                 "that holds on some rows of dataset {dataset!r}.")
 TARGET_IS_SPLIT = ("Target {target!r} is also the split column; the column that picks the holdout rows "
                    "cannot be what the model predicts: choose another target or split.")
+INFINITE_TARGET = ("Target {target!r} is infinite in {n:,} rows of dataset {dataset!r}; no loss can be measured "
+                   "against infinity: leave those rows out in the dataset's SQL (WHERE isfinite({target})) or cap them.")
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,22 @@ def detect_task(y: pl.Series) -> str:
     if y.dtype.is_integer() and n <= 10:
         return "multiclass"
     return "regression"
+
+
+def _usable_target(frame: pl.DataFrame, spec: TrainSpec) -> pl.DataFrame:
+    """The dataset's rows as training reads them: no column named like the workbench's own, and a
+    target whose NaN counts as missing (its rows are left out, as a null's are). An infinite
+    target is refused: no loss can be measured against it."""
+    runs.check_own_names(frame.columns, spec.dataset)
+    if not frame.height:
+        raise WorkbenchError(f"Dataset {spec.dataset!r} has no rows; build a version whose SQL selects some.")
+    if spec.target not in frame.columns or not frame.schema[spec.target].is_float():
+        return frame
+    y = frame[spec.target]
+    infinite = int(y.is_infinite().sum())
+    if infinite:
+        raise WorkbenchError(INFINITE_TARGET.format(target=spec.target, n=infinite, dataset=spec.dataset))
+    return frame.with_columns(pl.col(spec.target).fill_nan(None))
 
 
 def _check_target(frame: pl.DataFrame, spec: TrainSpec) -> tuple[str, list]:
@@ -228,7 +246,7 @@ def fit(table: pa.Table, spec: TrainSpec, progress: Progress | None = None) -> F
     progress = progress or (lambda fraction, message: None)
     spec.check()
     timings, started = {}, time.perf_counter()
-    frame = pl.from_arrow(table)
+    frame = _usable_target(pl.from_arrow(table), spec)
     task, classes = _check_target(frame, spec)
     frame = frame.with_row_index("_row").filter(pl.col(spec.target).is_not_null())
     target = frame[spec.target]
@@ -246,7 +264,8 @@ def fit(table: pa.Table, spec: TrainSpec, progress: Progress | None = None) -> F
     if not feature_cols:
         raise WorkbenchError("No feature columns are left after the target, split column and dropped columns.")
     progress(0.02, "Splitting")
-    split = make_split(frame, spec.split, y, task, seed=spec.seed, numeric_time=spec.numeric_time)
+    split = make_split(frame, spec.split, y, task, seed=spec.seed, numeric_time=spec.numeric_time,
+                       classes=classes, target=spec.target)
     progress(0.05, "Encoding features")
     enc = features.fit_encoding(frame[split.train], feature_cols)
     X = features.matrix(frame, enc)

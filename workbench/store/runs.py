@@ -51,6 +51,24 @@ def worst_first(predictions: pa.Table) -> pa.Table:
     return predictions.take(order)
 
 
+# the columns a run's predictions.parquet adds beside the dataset's own
+OWN_COLUMNS = ("_row", "_label", "_pred", "_score", "_loss", "_correct", "_score_linear", "_pred_linear")
+OWN_NAME = ("Dataset {dataset!r} has {which} named like the workbench's own columns in a run's predictions "
+            "({own}), which would be overwritten there; rename {it} in the dataset's SQL, e.g. "
+            "SELECT * EXCLUDE ({first}), {first} AS {plain} FROM ...")
+
+
+def check_own_names(columns, dataset: str) -> None:
+    """Refuse a dataset with a column named like one the workbench writes into predictions
+    (``OWN_COLUMNS``): stored beside the workbench's value, one of the two would be lost."""
+    clash = [c for c in columns if c in OWN_COLUMNS]
+    if clash:
+        several = len(clash) > 1
+        raise WorkbenchError(OWN_NAME.format(
+            dataset=dataset, which=f"columns {', '.join(map(repr, clash))}" if several else f"a column {clash[0]!r}",
+            own=", ".join(OWN_COLUMNS), it="them" if several else "it", first=clash[0], plain=clash[0].lstrip("_")))
+
+
 @dataclass(frozen=True)
 class DatasetRef:
     """The dataset version a run was trained on."""
