@@ -241,3 +241,17 @@ def test_a_zero_inflated_feature_is_cut_at_the_models_thresholds_with_zero_its_o
     assert feature.predicate(feature.binning.labels().index("= 0") + 1) == "gain = 0"
     found = d.discover(run, k=4, alpha=0.95, min_support=10, columns=["gain", "c0"], **WHOLE)
     assert found.slices.height and all("gain in" not in p or "," in p for p in found.slices["predicate"])
+
+
+def test_a_wide_run_searches_the_models_strongest_columns_and_says_so(trained, monkeypatch):
+    import lightgbm as lgb
+    _, run = trained["binary"]
+    monkeypatch.setattr(discover, "MAX_COLUMNS", 3)
+    d = discover.discover(run, k=2, permutations=0)
+    booster = lgb.Booster(model_file=str(run.model_path))
+    column_of = dict(zip(run.record.model_feature_names, run.record.features))
+    gain = sorted(zip(booster.feature_importance("gain"), [column_of[n] for n in booster.feature_name()]), reverse=True)
+    assert d.params["columns"] == [c for _, c in gain[:3]]
+    assert f"3 of the run's {len(run.record.features)} feature columns" in d.params["columns_note"]
+    named = discover.discover(run, k=2, permutations=0, columns=list(run.record.features))
+    assert named.params["columns"] == list(run.record.features) and "columns_note" not in named.params

@@ -196,7 +196,8 @@ def _analysis(args: argparse.Namespace, ws: Workspace, run: Any) -> Any:
         return discover.discover(run, k=args.k, max_level=args.max_level or None, alpha=args.alpha,
                                  min_support=args.min_support, error=args.error, bins=args.bins,
                                  binner=args.binning, confirm=args.confirm, seed=args.seed,
-                                 permutations=args.permutations, group=args.group, overlap=args.overlap)
+                                 permutations=args.permutations, group=args.group, overlap=args.overlap,
+                                 columns=args.columns or None)
     if args.command == "explain":
         from workbench.analysis import explain
         return explain.explain(run, rows=args.rows, where=args.where, seed=args.seed, cls=args.cls,

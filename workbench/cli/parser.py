@@ -146,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overlap", type=float, default=0.5,
                    help="the share of rows (Jaccard) above which a slice is listed under a higher one (default 0.5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random halves and the shuffles (default 0)")
+    p.add_argument("--columns", nargs="+", action="extend", default=[], metavar="COL",
+                   help="search these columns (default: the run's features; past 100, the model's strongest 100)")
     p = sub.add_parser("tree", parents=[common], help="grow the error tree of a run")
     p.add_argument("run")
     p.add_argument("--error", choices=["loss", "misclassification"], default="loss")

@@ -230,12 +230,13 @@ def discovery_text(d: Discovery, run: Run | None = None) -> str:
     head = (f"{len(rows)} slices found on {searched} (mean {d.error} {d.mean_error:.4g}"
             f"{_about_positive(positive_class(d, run))}); "
             f"{d.candidates_evaluated:,} candidates evaluated in {d.seconds:.1f} s")
-    notes = "\n".join(x for x in (figures_note(d), search_note(d)) if x)
+    notes = "\n".join(x for x in (figures_note(d), search_note(d), d.params.get("columns_note")) if x)
     also = [f"  under {r['predicate']}: also {'; '.join(r['also'][:3])}"
             + (f" and {len(r['also']) - 3} more" if len(r["also"]) > 3 else "")
             for r in d.slices.to_dicts() if r["also"]]
     if not rows:
-        return head + "\nno slice scores above 0: raise --alpha to weigh error more than size"
+        return "\n".join(x for x in (head, "no slice scores above 0: raise --alpha to weigh error more than size",
+                                      d.params.get("columns_note")) if x)
     return "\n".join([head, notes, table(rows, list(rows[0]))] + (["overlapping slices:"] + also if also else []))
 
 
