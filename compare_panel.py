@@ -4,12 +4,12 @@ and the closing-the-loop action that retrains a run up-weighting a slice. Kept o
 so that Streamlit does not list it as a page.
 
 Text that comes from data (run ids, column values, slice conditions) is shown in dataframes, code
-blocks or with its markdown escaped (:func:`md`), never read as markdown."""
+blocks or with its markdown escaped (:func:`md`, which is :func:`workbench.render.safe.md_text`),
+never read as markdown."""
 from __future__ import annotations
 
 import hashlib
 import inspect
-import re
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +21,9 @@ from ui import fmt_ci, slice_vs_rest, table_height
 import workbench as wb
 from workbench import Workspace, WorkbenchError
 from workbench.render import compare_charts
+from workbench.render.safe import md_text as md
 
 FACTOR = 3.0  # the default weight of an up-weighted slice's rows
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
-
-
-def md(text: object) -> str:
-    """``text`` escaped so that markdown shows it literally (a run named ``*x*`` stays ``*x*``)."""
-    return _MARKDOWN.sub(r"\\\1", str(text))
 
 
 @st.cache_data(max_entries=64, show_spinner="Comparing the two runs row by row…")

@@ -17,6 +17,7 @@ from ui import param, set_params, slice_rows, table_height
 import workbench as wb
 from workbench import Workspace, WorkbenchError
 from workbench.render import explain_charts
+from workbench.render.safe import md_text
 
 SEED = 0  # the seeded order the CLI uses too, so the page and `workbench explain` agree
 INTERACTION_ROWS = 2000  # rows the strongest interaction is judged on (shap's heuristic is slow on more)
@@ -92,8 +93,8 @@ def dependence(imp: wb.Importance, root: str, cls: str | None) -> None:
     by = strongest if color == "auto" else None if color == "none" else color
     st.plotly_chart(explain_charts.dependence_chart(imp, feature, by), key=f"dependence|{imp.run_id}")
     if color == "auto" and strongest:
-        st.caption(f"Coloured by **{strongest}**, the feature whose values best explain the spread of "
-                   f"{feature}'s SHAP values at the same {feature} (shap's approximate_interactions heuristic, "
+        st.caption(f"Coloured by **{md_text(strongest)}**, the feature whose values best explain the spread of "
+                   f"{md_text(feature)}'s SHAP values at the same {md_text(feature)} (shap's approximate_interactions heuristic, "
                    f"on up to {INTERACTION_ROWS:,} of the sampled rows).")
 
 
@@ -128,9 +129,9 @@ def contrast_panel(run: wb.Run, where: str, rows: int, cls: str | None) -> wb.Sl
         with st.spinner(explaining(run, 2 * rows)):
             c = contrast_of(str(run.workspace.root), run.run_id, where, rows, SEED, cls)
     except WorkbenchError as e:
-        st.error(str(e))
+        st.error(md_text(e))
         return None
-    about = f" (margin of class {c.cls})" if c.cls is not None else ""
+    about = f" (margin of class {md_text(c.cls)})" if c.cls is not None else ""
     st.markdown(f"**{c.slice_rows:,}** holdout rows in the slice: mean raw score{about} **{c.mean_raw_inside:.3g}** "
                 f"against **{c.mean_raw_outside:.3g}** on the rest ({c.rest_rows:,} rows). The differences in mean "
                 "SHAP below add up to that gap.")
@@ -167,7 +168,7 @@ def choose_row(run: wb.Run, where: str | None) -> int | None:
     try:
         rows, count = slice_rows(str(run.workspace.root), run.run_id, where or None, ROW_CHOICES, 0)
     except WorkbenchError as e:
-        st.error(str(e))
+        st.error(md_text(e))
         return None
     if not rows.height:
         st.info("The slice has no rows to explain.")
@@ -205,11 +206,11 @@ def row_panel(run: wb.Run, row: int, cls: str | None) -> None:
     try:
         e = row_explained(root, run.run_id, row, (), cls)
     except WorkbenchError as err:
-        st.error(str(err))
+        st.error(md_text(err))
         return
     said = outcome(run, e.cls)
     p = e.before
-    st.markdown(f"Row **{row}** · label **{e.label}** · {said} **{p.prediction:.4g}** (raw score {p.raw_score:.4g} = "
+    st.markdown(f"Row **{row}** · label **{md_text(e.label)}** · {md_text(said)} **{p.prediction:.4g}** (raw score {p.raw_score:.4g} = "
                 f"base value {p.base_value:.4g} + the contributions)")
     c1, c2 = st.columns([1, 2])
     values = pl.DataFrame({"feature": list(p.values), "value": [_text(v) for v in p.values.values()],
@@ -240,9 +241,9 @@ def whatif(run: wb.Run, row: int, e: wb.RowExplanation, cls: str | None) -> None
                 current = MISSING if value is None else str(value)
                 if current not in options:  # a value training never saw: the model reads it as missing
                     options.insert(0, current)
-                entered[feature] = box.selectbox(feature, options, index=options.index(current), key=key)
+                entered[feature] = box.selectbox(md_text(feature), options, index=options.index(current), key=key)
             else:
-                entered[feature] = box.text_input(feature, _text(value), key=key, help="Empty: missing.")
+                entered[feature] = box.text_input(md_text(feature), _text(value), key=key, help="Empty: missing.")
         submitted = st.form_submit_button("Show the what-if", type="primary")
     if submitted:
         changes = {}
@@ -261,12 +262,12 @@ def whatif(run: wb.Run, row: int, e: wb.RowExplanation, cls: str | None) -> None
     try:
         after = row_explained(str(run.workspace.root), run.run_id, row, tuple(sorted(changes.items())), cls)
     except WorkbenchError as err:
-        st.error(str(err))
+        st.error(md_text(err))
         return
     said = outcome(run, after.cls)
     b, a = after.before, after.after
     shown = ", ".join(f"{f} = {MISSING if v is None else v}" for f, v in after.changes.items())
-    st.markdown(f"With {shown}: {said} after **{a.prediction:.4g}** (before {b.prediction:.4g}; change "
+    st.markdown(f"With {md_text(shown)}: {md_text(said)} after **{a.prediction:.4g}** (before {b.prediction:.4g}; change "
                 f"{a.prediction - b.prediction:+.4g}) · raw score {a.raw_score:.4g} (before {b.raw_score:.4g})")
     c1, c2 = st.columns(2)
     c1.plotly_chart(explain_charts.before_after_chart(after, outcome=said), key=f"before-after|{run.run_id}|{row}")

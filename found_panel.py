@@ -7,6 +7,7 @@ import streamlit as st
 from ui import discovered, table_height
 import workbench as wb
 from workbench import WorkbenchError
+from workbench.render.safe import md_text
 
 SEARCH_FIGURES = ("size", "error", "ci_low", "ci_high", "p", "q")  # a found slice's search_* columns
 
@@ -23,7 +24,7 @@ def shuffle_note(slot, ws: wb.Workspace, run: wb.Run, settings: tuple) -> None:
         with slot.container(), st.spinner(f"Testing the top score against {perm} searches of shuffled errors…"):
             tested = discovered(str(ws.root), run.run_id, settings)
     except WorkbenchError as e:
-        slot.error(str(e))
+        slot.error(md_text(e))
         return
     note = wb.text.sentence(wb.text.search_note(tested))
     if wb.text.shuffles_scored_as_high(tested):

@@ -10,7 +10,6 @@ Column names and group labels come from the data: they are shown as plain text (
 escaped markdown), never read as markdown."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import polars as pl
@@ -22,16 +21,11 @@ from ui import flash, fmt_ci, set_params, table_height
 import workbench as wb
 from workbench import WorkbenchError, Workspace
 from workbench.render import threshold_charts
+from workbench.render.safe import md_text as plain
 from workbench.store import sensitive
 
 MEASURE_NAMES = {"demographic_parity": "demographic parity (selection rate)",
                  "equal_opportunity": "equal opportunity (TPR)", "equalized_odds": "equalized odds (TPR and FPR)"}
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~:])")
-
-
-def plain(text: object) -> str:
-    """Text from data, escaped so that markdown shows it as written."""
-    return _MARKDOWN.sub(r"\\\1", str(text))
 
 
 @st.cache_data(max_entries=64, show_spinner="Comparing the groups…")
@@ -64,7 +58,7 @@ def _marks(ws: Workspace, dataset: str, chosen: list[str], marked: tuple[str, ..
             try:
                 sensitive.mark(ws, dataset, chosen, replace=True)
             except WorkbenchError as e:
-                st.error(str(e))
+                st.error(plain(e))
             else:
                 flash(f"Marked {len(chosen)} sensitive column{'s' * (len(chosen) > 1)} of {plain(dataset)}.", "toast")
                 st.rerun(scope="app")
@@ -149,7 +143,7 @@ def parity_view(ws: Workspace, run: "wb.Run") -> None:
     try:
         p = parity_result(str(ws.root), run.run_id, tuple(chosen), threshold)
     except WorkbenchError as e:
-        st.error(str(e))
+        st.error(plain(e))
         return
     for column in chosen:
         _column(p, column)

@@ -12,6 +12,7 @@ from ui import (chosen, export_rows, flash, int_param, link, linked_choice, set_
                 slice_rows, slice_vs_rest)
 import workbench as wb
 from workbench import WorkbenchError
+from workbench.render.safe import md_code, md_text
 
 ROWS_PAGE = 200  # rows of a slice on one page
 
@@ -36,7 +37,7 @@ def rows_panel(ws: wb.Workspace, run: wb.Run, where: str, view: str, family: str
     try:
         rows, count = slice_rows(root, run.run_id, where, ROWS_PAGE, (page - 1) * ROWS_PAGE)
     except WorkbenchError as e:
-        st.error(str(e))
+        st.error(md_text(e))
         return
     pages = max(1, math.ceil(count / ROWS_PAGE))
     if page > pages:  # a link's page past the slice's end
@@ -66,10 +67,10 @@ def calibration_panel(run: wb.Run, where: str, view: str = "") -> None:
     try:
         curves = slice_calibration(str(run.workspace.root), run.run_id, where)
     except WorkbenchError as e:
-        st.error(str(e))
+        st.error(md_text(e))
         return
     st.plotly_chart(wb.charts.slice_calibration_chart(curves), key=f"calibration|{view}|{where}")
-    st.caption(f"Scores are the probability of {run.record.positive_class!r}; the points are deciles of each "
+    st.caption(f"Scores are the probability of {md_code(repr(run.record.positive_class))}; the points are deciles of each "
                "one's own scores with Wilson 95% intervals; ECE as in the breakdown (debiased, equal-width "
                "score bins).")
 
@@ -98,9 +99,9 @@ def slice_detail(ws: wb.Workspace, run: wb.Run, row: dict, view: str, family: st
     try:
         compared = slice_vs_rest(str(ws.root), run.run_id, row["where"])
     except WorkbenchError as e:
-        st.error(str(e))
+        st.error(md_text(e))
         return
-    st.subheader(f"Rows where {row['predicate']}")
+    st.subheader(f"Rows where {md_text(row['predicate'])}")
     st.code(f"WHERE {row['where']}", language="sql")
     with st.form(f"save|{row['where']}", border=False):
         c1, c2 = st.columns([3, 1])
@@ -111,9 +112,9 @@ def slice_detail(ws: wb.Workspace, run: wb.Run, row: dict, view: str, family: st
             try:
                 kept = wb.save_slice(ws, name, row["where"], run=run, predicate=row["predicate"])
             except WorkbenchError as e:
-                st.error(str(e))
+                st.error(md_text(e))
             else:  # rerun the whole page, so that 'Slice by' lists the new column at once
-                flash(f"Saved: choose **{kept.column}** under 'Slice by' in the breakdown.", "toast")
+                flash(f"Saved: choose **{md_text(kept.column)}** under 'Slice by' in the breakdown.", "toast")
                 st.rerun(scope="app")
     # its breakdown: each of the run's metrics inside the slice and on the rest of the holdout
     if note:

@@ -16,6 +16,7 @@ import workbench as wb
 from workbench import WorkbenchError, Workspace
 from workbench.analysis.thresholds import ThresholdView, at_threshold
 from workbench.render import threshold_charts
+from workbench.render.safe import md_text
 
 STEP = 0.01
 LOW, HIGH = 0.01, 0.99
@@ -77,7 +78,7 @@ def threshold_panel(run: "wb.Run") -> None:
     try:
         v = threshold_view(str(run.workspace.root), run.run_id, t)
     except WorkbenchError as e:
-        st.error(str(e))
+        st.error(md_text(e))
         return
     c1, c2 = st.columns([2, 3])
     with c1:

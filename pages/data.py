@@ -1,24 +1,14 @@
 """Data: the workspace's tables, SQL with a preview, saving datasets, and column profiles.
 
 File names, column names and engine messages come from the data and are shown as plain text: in
-tables, or with every markdown character escaped (:func:`plain`), never as markdown or HTML."""
-import re
-
+tables, or escaped (:func:`workbench.render.safe.md_text`), never as markdown or HTML."""
 import polars as pl
 import streamlit as st
 
 from ui import column_profile, link, param, set_params, setup, table_height
 import workbench as wb
 from workbench import WorkbenchError
-
-# what markdown, HTML or Streamlit read in text: emphasis, code, links and images ('[', '<'),
-# directives (':red[...]'), LaTeX ('$'), tables, headings; and '://' and 'www.', which GFM links
-_MARKDOWN = re.compile(r"([\\`*_\[\]<>$~|#&])|:(?=//)|(?<=www)\.")
-
-
-def plain(text: object) -> str:
-    """``text`` with every character markdown reads as markup escaped, so it is shown as written."""
-    return _MARKDOWN.sub(lambda m: "\\" + m.group(0), str(text)).replace("\n", " ")
+from workbench.render.safe import md_text as plain
 
 
 ws = setup("Data")
@@ -60,12 +50,12 @@ with right:
             with st.spinner("Building the dataset with DuckDB…"):
                 v = wb.build(ws, name, sql)
             if v.unchanged:
-                st.info(f"**{v.name}** v{v.version} already holds exactly this result (hash `{v.hash}`); "
+                st.info(f"**{plain(v.name)}** v{v.version} already holds exactly this result (hash `{v.hash}`); "
                         "no new version was written.")
             else:
-                st.success(f"Saved **{v.name}** v{v.version}: {v.rows:,} rows in {v.seconds:.1f} s, hash `{v.hash}`.")
+                st.success(f"Saved **{plain(v.name)}** v{v.version}: {v.rows:,} rows in {v.seconds:.1f} s, hash `{v.hash}`.")
             set_params(dataset=v.name)
-            link("train", f"Train a model on {v.name} →", dataset=v.name)
+            link("train", f"Train a model on {plain(v.name)} →", dataset=v.name)
             all_datasets = wb.list_datasets(ws)
             names = [d.name for d in all_datasets]
         except WorkbenchError as e:
@@ -89,7 +79,7 @@ with left:
         st.info("No datasets yet: write SQL on the right and save it.")
     for d in all_datasets:
         v = d.versions[-1]
-        with st.expander(f"**{d.name}** · v{v.version} · {v.rows:,} rows"):
+        with st.expander(f"**{plain(d.name)}** · v{v.version} · {v.rows:,} rows"):
             st.caption(f"hash `{v.hash}` · built {v.created} · {len(d.versions)} version(s)")
             st.code(v.sql, language="sql")
 

@@ -14,6 +14,7 @@ from ui import choose_run, int_param, param, set_params, setup
 import workbench as wb
 from workbench import WorkbenchError
 from workbench.render import explain_charts
+from workbench.render.safe import md_text
 
 ALL_CLASSES = "(all classes)"
 
@@ -21,7 +22,7 @@ ws = setup("Explain")
 run = choose_run(ws)
 run_id = run.run_id
 if not run.model_path.is_file():
-    st.info(f"Run {run_id} holds predictions made elsewhere, without a LightGBM model to explain: "
+    st.info(f"Run {md_text(run_id)} holds predictions made elsewhere, without a LightGBM model to explain: "
             "pick a run trained here.")
     st.stop()
 root, holdout = str(ws.root), run.record.split.n_holdout
@@ -52,7 +53,7 @@ if c3.button(f"Explain all {holdout:,} holdout rows", disabled=explained >= hold
     try:
         wb.explain_all(run, seed=SEED, progress=lambda done, message: bar.progress(done, text=message))
     except WorkbenchError as e:
-        st.error(str(e))
+        st.error(md_text(e))
         st.stop()
     st.session_state[f"{rows_key}|next"] = holdout
     st.rerun()
@@ -61,14 +62,14 @@ try:
     with st.spinner(explaining(run, rows)):
         imp = importance_of(root, run_id, rows, SEED, cls)
 except WorkbenchError as e:
-    st.error(str(e))
+    st.error(md_text(e))
     st.stop()
 explained = wb.explained_count(run)
 
 # ---- the whole holdout -----------------------------------------------------------------------
 st.header("Importance")
 st.plotly_chart(explain_charts.importance_chart(imp), key=f"importance|{run_id}")
-about = (f"class {imp.cls}" if imp.cls is not None else
+about = (f"class {md_text(imp.cls)}" if imp.cls is not None else
          "|SHAP| summed over the classes" if run.task == "multiclass" else "raw score: log-odds" if
          run.task == "binary" else "the predicted value")
 st.caption(f"Mean |SHAP| (LightGBM's TreeSHAP, {about}) per feature: {imp.rows_explained:,} of {holdout:,} holdout "

@@ -14,6 +14,7 @@ from threshold_panel import threshold_panel
 from ui import fmt_ci, link, param, run_diagnostics, set_params, setup, training_defaults
 import workbench as wb
 from workbench import WorkbenchError
+from workbench.render.safe import md_code, md_text
 
 ws = setup("Train a baseline")
 all_datasets = wb.list_datasets(ws)
@@ -29,19 +30,19 @@ def show_run(run: wb.Run) -> None:
     F1, selection rate) with the threshold marked on the ROC and PR curves."""
     r = run.record
     split, d = r.split, r.dataset
-    st.subheader(f"Run {run.run_id}")
+    st.subheader(f"Run {md_text(run.run_id)}")
     src = r.source
     if src is not None:  # predictions made elsewhere: no trees, no training, rows matched on a key
         unmatched = f" ({src['rows_unmatched']:,} matched none)" if src.get("rows_unmatched") else ""
         unlabelled = (f", {src['rows_unlabelled']:,} left out for a missing label"
                       if src.get("rows_unlabelled") else "")
-        st.caption(f"{run.task} · target `{r.target}` · {d.name} v{d.version} (hash `{d.hash}`) · predictions "
-                   f"imported from `{src['file']}` on key `{src['key']}`: {src['rows_matched']:,} of "
+        st.caption(f"{run.task} · target {md_code(r.target)} · {md_text(d.name)} v{d.version} (hash `{d.hash}`) · "
+                   f"predictions imported from {md_code(src['file'])} on key {md_code(src['key'])}: {src['rows_matched']:,} of "
                    f"{src['rows_in_file']:,} rows in the file matched{unmatched}{unlabelled}; "
-                   f"{split.n_holdout:,} rows reviewed · per-row loss: {src['loss']} · no model to explain")
+                   f"{split.n_holdout:,} rows reviewed · per-row loss: {md_text(src['loss'])} · no model to explain")
     else:
-        st.caption(f"{run.task} · target `{r.target}` · {d.name} v{d.version} (hash `{d.hash}`) · "
-                   f"{split.kind} split{' on ' + split.column if split.column else ''}: "
+        st.caption(f"{run.task} · target {md_code(r.target)} · {md_text(d.name)} v{d.version} (hash `{d.hash}`) · "
+                   f"{split.kind} split{' on ' + md_code(split.column) if split.column else ''}: "
                    f"{split.n_train:,} train, {split.n_valid:,} validation, {split.n_holdout:,} holdout rows · "
                    f"{r.best_iteration} trees · trained in {r.timings['total']:.1f} s")
     table = wb.comparison(run.task, run.metrics)
@@ -50,7 +51,7 @@ def show_run(run: wb.Run) -> None:
         .pivot("metric", index="model", values="cell"))
     st.dataframe(shown.rename(lambda c: wb.charts.METRIC_LABELS.get(c, c)), hide_index=True)
     positive = (f"ROC AUC, PR AUC, F1, log loss and Brier score are about the positive class "
-                f"`{r.positive_class}` of `{r.target}` (classes: {', '.join(f'`{c}`' for c in r.classes)}). "
+                f"{md_code(r.positive_class)} of {md_code(r.target)} (classes: {', '.join(md_code(c) for c in r.classes)}). "
                 if run.task == "binary" else "")
     st.caption(positive + ("Metrics of the imported predictions" if src is not None else "Holdout metrics") +
                " with 95% intervals; ★ marks the best point value. "
@@ -72,12 +73,12 @@ default_ds = param("dataset", wb.demo.DATASET if wb.demo.DATASET in names else n
 dataset = c1.selectbox("Dataset", names, index=names.index(default_ds), key="dataset")
 version = wb.load_version(ws, dataset)
 columns = [c for c, _ in version.schema]
-c2.caption(f"**{dataset}** v{version.version}: {version.rows:,} rows × {len(columns)} columns, hash `{version.hash}`")
+c2.caption(f"**{md_text(dataset)}** v{version.version}: {version.rows:,} rows × {len(columns)} columns, hash `{version.hash}`")
 set_params(dataset=dataset)
 try:
     guess = training_defaults(str(ws.root), dataset, version.hash)
 except WorkbenchError as e:  # a dataset too large to scan in the time limit, say: plain first choices
-    st.caption(f"No suggested target or split: {e}")
+    st.caption(f"No suggested target or split: {md_text(e)}")
     guess = wb.TrainDefaults(columns[-1], "random", None, (), (), ())
 types = dict(version.schema)
 with st.form("train"):
@@ -153,7 +154,7 @@ if submitted:
         set_params(dataset=dataset, target=target, run=run.run_id)
     except WorkbenchError as e:
         bar.empty()
-        st.error(str(e))
+        st.error(md_text(e))
 
 
 
@@ -167,7 +168,7 @@ def review_predictions(dataset: str, version: wb.DatasetVersion, columns: list[s
     """Predictions made elsewhere, uploaded as parquet and aligned on a key: imported as a run."""
     with st.expander("Review predictions made elsewhere"):
         st.caption(f"The predictions of any model (a production model, a deep net, another team's) on rows of "
-                   f"**{dataset}** v{version.version}: a parquet file with one row per prediction and a key column "
+                   f"**{md_text(dataset)}** v{version.version}: a parquet file with one row per prediction and a key column "
                    "the dataset has too. The matched rows become a run that every breakdown, search, tree and "
                    "comparison works on. A binary target takes a score (the probability of the second of its "
                    "sorted classes); a regression target the predicted value; a multiclass one the predicted class.")
@@ -177,12 +178,12 @@ def review_predictions(dataset: str, version: wb.DatasetVersion, columns: list[s
         try:
             file_columns = pq.read_schema(io.BytesIO(upload.getvalue())).names
         except (pa.ArrowException, OSError) as e:
-            st.error(f"{upload.name} is not a readable parquet file ({str(e).splitlines()[0]}).")
+            st.error(md_text(f"{upload.name} is not a readable parquet file ({str(e).splitlines()[0]})."))
             return
         shared = [c for c in file_columns if c in columns]
         if not shared or len(file_columns) < 2:
-            st.error(f"{upload.name} needs a key column that {dataset} has too and a column of predictions; "
-                     f"its columns: {', '.join(file_columns)}.")
+            st.error(md_text(f"{upload.name} needs a key column that {dataset} has too and a column of predictions; "
+                            f"its columns: {', '.join(file_columns)}."))
             return
         c1, c2, c3 = st.columns(3)
         key = c1.selectbox("Key (a column of both)", shared, key=f"import_key|{dataset}")
@@ -205,7 +206,7 @@ def review_predictions(dataset: str, version: wb.DatasetVersion, columns: list[s
                 run = wb.import_predictions(ws, name.strip(), dataset=dataset, version=version.version, file=path,
                                             key=key, target=target, file_name=upload.name, **{kind: column})
             except WorkbenchError as e:
-                st.error(str(e))
+                st.error(md_text(e))
                 return
         set_params(dataset=dataset, target=target, run=run.run_id)
 

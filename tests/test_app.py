@@ -13,6 +13,8 @@ import workbench as wb
 from workbench.analysis.slices import READINGS
 from workbench.store import datasets, runs
 from workbench.data import demo
+from workbench.render.safe import md_text
+from test_safe import shown
 
 PAGES = ["app.py", "pages/data.py", "pages/train.py", "pages/analysis.py"]
 TIMEOUT = 180
@@ -66,7 +68,7 @@ def test_build_train_and_slice_through_the_widgets(on_demo):
     at.text_input(key="dataset_name").set_value("winter")
     at.button[1].click().run()  # Save dataset
     assert_clean(at)
-    assert "Saved **winter** v1" in at.success[0].value
+    assert "Saved **winter** v1" in shown(at.success[0].value)
     assert at.query_params["dataset"] == "winter"
 
     at = page("pages/train.py", dataset="winter")
@@ -75,7 +77,7 @@ def test_build_train_and_slice_through_the_widgets(on_demo):
     at.button[0].click().run()  # Train
     assert_clean(at)
     run_id = at.query_params["run"]
-    assert at.subheader[0].value == f"Run {run_id}"
+    assert shown(at.subheader[0].value) == f"Run {run_id}"
     assert runs.load_run(on_demo, run_id).record.split.kind == "time"
     table = at.dataframe[0].value
     assert list(table["model"]) == ["lightgbm", "linear", "trivial"]
@@ -96,7 +98,9 @@ def test_a_link_reopens_the_same_view(on_demo):
     assert at.selectbox(key="by").value == "origin" and at.selectbox(key="metric").value == "log_loss"
     assert at.number_input(key="bins").value == 3
     value = where.split("'")[1]  # ("origin" = 'JFK') -> JFK
-    assert at.subheader[0].value == f"Rows where origin = {value}"
+    # the slice's label is data: escaped as markdown, it renders as the literal text
+    assert at.subheader[0].value == f"Rows where {md_text(f'origin = {value}')}"
+    assert shown(at.subheader[0].value) == f"Rows where origin = {value}"
     assert any("q: Benjamini-Hochberg over the 3 of 3 slices shown that could be tested" in c.value
                for c in at.caption)
     assert not at.toast
@@ -115,10 +119,10 @@ def test_bad_sql_is_a_message_in_the_page(on_demo):
     at.text_area(key="sql").set_value("SELECT * FROM no_such_table")
     at.button[0].click().run()  # Preview
     assert not at.exception
-    assert "SQL error: Catalog Error" in at.error[0].value
+    assert "SQL error: Catalog Error" in shown(at.error[0].value)
     at.text_input(key="dataset_name").set_value("bad/name")
     at.button[1].click().run()
-    assert "Invalid dataset name 'bad/name'" in at.error[0].value
+    assert "Invalid dataset name 'bad/name'" in shown(at.error[0].value)
 
 
 def test_unknown_query_params_fall_back_to_defaults_and_say_so(on_demo):
@@ -262,9 +266,9 @@ def test_a_saved_dataset_is_listed_in_the_same_run_that_saved_it(tmp_path, monke
     at.text_input(key="dataset_name").set_value("points_all")
     at.button[1].click().run()  # Save dataset
     assert_clean(at)
-    assert "Saved **points_all** v1" in at.success[0].value
+    assert "Saved **points_all** v1" in shown(at.success[0].value)
     assert not [i.value for i in at.info if i.value.startswith("No datasets yet")]
-    assert any(e.label.startswith("**points_all** · v1") for e in at.expander)
+    assert any(shown(e.label).startswith("**points_all** · v1") for e in at.expander)
     assert "points_all" in at.selectbox[0].options  # the profile offers it too
 
 
@@ -358,7 +362,7 @@ def test_a_found_slice_and_a_tree_node_are_in_the_url(on_demo):
     row = found.slices.row(1, named=True)
     at = page("pages/analysis.py", **link, found=row["where"])
     assert_clean(at)
-    assert at.subheader[0].value == f"Rows where {row['predicate']}"
+    assert shown(at.subheader[0].value) == f"Rows where {row['predicate']}"
     # its metrics against the rest count the whole holdout, which is said to flatter it
     assert any(c.value.startswith("Counted on the whole holdout, the rows the search chose this slice on included")
                for c in at.caption)
@@ -369,7 +373,7 @@ def test_a_found_slice_and_a_tree_node_are_in_the_url(on_demo):
     node = nodes.row(2, named=True)
     at = page("pages/analysis.py", view="Error tree", run=run.run_id, grow="1", depth="2", node=node["where"])
     assert_clean(at)
-    assert at.subheader[0].value == f"Rows where {node['predicate']}"
+    assert shown(at.subheader[0].value) == f"Rows where {node['predicate']}"
 
 
 @pytest.fixture
@@ -413,18 +417,18 @@ def test_the_train_page_refuses_a_wrong_run_with_a_message(census):
     [train] = [b for b in at.button if b.label == "Train"]
     train.click().run()
     assert not at.exception
-    assert at.error[0].value.startswith("Split column 'age' is BIGINT, not a date or timestamp; a time split "
+    assert shown(at.error[0].value).startswith("Split column 'age' is BIGINT, not a date or timestamp; a time split "
                                         "needs one, or if 'age' counts time")
     at.checkbox(key="numeric_time|census").check()
     at.text_area(key="more_params").set_value("learning_rat=0.05")
     [train] = [b for b in at.button if b.label == "Train"]
     train.click().run()
     assert not at.exception
-    assert "Unknown LightGBM setting 'learning_rat' (did you mean learning_rate?)" in at.error[0].value
+    assert "Unknown LightGBM setting 'learning_rat' (did you mean learning_rate?)" in shown(at.error[0].value)
     at.text_area(key="more_params").set_value("eta=0.3")
     [train] = [b for b in at.button if b.label == "Train"]
     train.click().run()
-    assert at.error[0].value == ("'eta' (learning_rate) is the field 'Learning rate' above: set it there, "
+    assert shown(at.error[0].value) == ("'eta' (learning_rate) is the field 'Learning rate' above: set it there, "
                                  "not again under 'More settings'.")
     at.selectbox(key="split|census").set_value("column")
     at.selectbox(key="split_column|census").set_value("split")
@@ -433,7 +437,7 @@ def test_the_train_page_refuses_a_wrong_run_with_a_message(census):
     at.checkbox(key="numeric_time|census").uncheck()
     [train] = [b for b in at.button if b.label == "Train"]
     train.click().run()
-    assert "Target 'split' is also the split column" in at.error[0].value
+    assert "Target 'split' is also the split column" in shown(at.error[0].value)
     assert not runs.list_runs(census)
 
 

@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from workbench.render import charts
+from workbench.render.safe import html_text
 from workbench.analysis import diagnostics, slices
 
 
@@ -61,10 +62,11 @@ def test_slice_bars_follow_the_table_row_order_whatever_it_is(trained, by, shuff
     fig = charts.slice_chart(table)
     bar, labels = fig.data[0], charts.slice_labels(table)
     assert labels == [" · ".join(str(r[c]) for c in by) for r in rows.iter_rows(named=True)]
-    assert list(bar.y) == labels and list(bar.x) == rows["value"].to_list()
+    # each bar's y is its label as plotly text: escaped, so that '< 0.5' shows as written
+    assert list(bar.y) == [html_text(label) for label in labels] and list(bar.x) == rows["value"].to_list()
     assert list(bar.customdata) == list(range(rows.height))
     yaxis = fig.layout.yaxis
-    assert yaxis.categoryorder == "array" and list(yaxis.categoryarray) == labels
+    assert yaxis.categoryorder == "array" and list(yaxis.categoryarray) == list(bar.y)
     assert yaxis.autorange == "reversed"  # the first row on top
 
 
@@ -120,7 +122,7 @@ def test_a_long_table_draws_its_first_rows(trained):
     _, run = trained["binary"]
     table = slices.breakdown(run, ("c0", "x1"), bins=3)
     fig = charts.slice_chart(table, max_slices=2)
-    assert list(fig.data[0].y) == charts.slice_labels(table)[:2]
+    assert list(fig.data[0].y) == [html_text(label) for label in charts.slice_labels(table)[:2]]
     assert f"(first 2 of {table.slices.height})" in fig.layout.title.text
 
 
@@ -168,3 +170,42 @@ def test_detectable_text():
 def test_multiclass_has_no_curves(trained):
     _, run = trained["multiclass"]
     assert diagnostics.diagnostics(run).roc is None
+
+
+HOSTILE = ['<a href="http://127.0.0.1:9">a</a>', "<b>x</b><br>y", "%{x} $1$", "[click](http://127.0.0.1:9/x)", "say \"hi\" &mu;"]
+
+
+def _plotly_text(fig) -> list[str]:
+    """Every string of the figure that plotly reads as text: trace y values and hover text, tick
+    labels, titles, the legend's names, annotations."""
+    layout = fig.layout
+    out = [layout.title.text or "", layout.xaxis.title.text or "", layout.yaxis.title.text or "",
+           *(a.text for a in layout.annotations), *(layout.yaxis.ticktext or ())]
+    for trace in fig.data:
+        out += [str(v) for v in (trace.y or ())] + [str(v) for v in (trace.hovertext or ())] + [trace.name or ""]
+    return out
+
+
+def test_data_in_the_slice_chart_is_plain_text(trained):
+    """Values and column names that hold plotly's pseudo-HTML, a template placeholder or LaTeX
+    reach the chart escaped: no tag, no '%{', no '$' in any text plotly reads, and each reads
+    (as plotly.js decodes it: tests/test_safe.py) as the value as written."""
+    from test_safe import plotly_reads
+
+    def reads(text: str) -> str:
+        tags, visible = plotly_reads(text)
+        assert not tags, tags
+        return visible
+    _, run = trained["binary"]
+    table = slices.breakdown(run, ("c0",), bins=3)
+    rows = table.slices.head(len(HOSTILE))
+    values = HOSTILE[:rows.height]
+    column = '<a href="http://127.0.0.1:9">c</a>'
+    rows = rows.with_columns(c0=pl.Series(values)).rename({"c0": column})
+    fig = charts.slice_chart(dataclasses.replace(table, slices=rows, by=(column,)))
+    texts = _plotly_text(fig)
+    assert not any("%{x}" in t or "$1" in t for t in texts)
+    assert [reads(y) for y in fig.data[0].y] == values
+    assert [reads(y) for y in fig.layout.yaxis.ticktext] == [charts._short(v, charts.LABEL_MOST) for v in values]
+    assert reads(fig.layout.title.text).startswith(f"error rate by {column}")
+    assert reads(fig.layout.yaxis.title.text) == column

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from test_app import assert_clean, page as open_page
+from test_safe import shown
 import workbench as wb
 from workbench.store import runs
 
@@ -24,7 +25,7 @@ def page(**params):
 
 
 def text(at) -> str:
-    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption])
+    return shown("\n".join([m.value for m in at.markdown] + [c.value for c in at.caption]))
 
 
 def submit_whatif(at, run_id: str, row: int):
@@ -121,10 +122,10 @@ def test_a_bad_condition_is_a_message_not_a_traceback(on_demo):
     assert len(at.error) == 1
     with pytest.raises(wb.WorkbenchError) as said:
         wb.slice_contrast(run, "month = = 12", rows=ROWS)
-    assert at.error[0].value == str(said.value)
+    assert shown(at.error[0].value) == str(said.value)  # the message as written, escaped as markdown
     at.text_input(key=f"where|{run.run_id}").set_value("no_such_column > 1").run()
     assert not at.exception
-    assert "no_such_column" in at.error[0].value
+    assert "no_such_column" in shown(at.error[0].value)
     at.text_input(key=f"where|{run.run_id}").set_value("month = 13").run()
     assert not at.exception
     assert "selects no holdout rows" in at.error[0].value
@@ -157,7 +158,7 @@ def test_a_what_if_shows_the_edited_rows_prediction_beside_the_rows(on_demo):
     assert_clean(at)
     e = wb.explain_row(run, row, {"humid": "30", "origin": None})
     assert e.after.prediction != e.before.prediction
-    said = [m.value for m in at.markdown if m.value.startswith("With ")]
+    said = [shown(m.value) for m in at.markdown if m.value.startswith("With ")]
     assert said == [f"With humid = 30.0, origin = (missing): P(late = True) after **{e.after.prediction:.4g}** "
                     f"(before {e.before.prediction:.4g}; change {e.after.prediction - e.before.prediction:+.4g}) "
                     f"· raw score {e.after.raw_score:.4g} (before {e.before.raw_score:.4g})"]
@@ -170,20 +171,20 @@ def test_a_what_if_with_a_bad_value_says_why(on_demo):
     at.text_input(key=f"whatif-input|{run.run_id}|{row}|humid").set_value("very")
     submit_whatif(at, run.run_id, row)
     assert not at.exception
-    assert at.error[0].value == ("'humid' is a number column; 'very' is not a number. Give a number, or an empty "
+    assert shown(at.error[0].value) == ("'humid' is a number column; 'very' is not a number. Give a number, or an empty "
                                  "value for missing.")
     submit_whatif(at, run.run_id, row)  # unchanged form: the same message, not a stale result
     at.text_input(key=f"whatif-input|{run.run_id}|{row}|humid").set_value("")  # empty: missing
     submit_whatif(at, run.run_id, row)
     assert_clean(at)
-    assert any(m.value.startswith("With humid = (missing):") for m in at.markdown)
+    assert any(shown(m.value).startswith("With humid = (missing):") for m in at.markdown)
 
 
 def test_a_link_to_an_unknown_row_says_so(on_demo):
     ws, run = on_demo
     at = page(run=run.run_id, rows=str(ROWS), row="5")
     assert not at.exception
-    assert at.error[0].value.startswith(f"Run {run.run_id} has no holdout row with _row = 5")
+    assert shown(at.error[0].value).startswith(f"Run {run.run_id} has no holdout row with _row = 5")
 
 
 @pytest.mark.parametrize("task", ["multiclass", "regression", "binary"])
@@ -213,7 +214,7 @@ def test_each_task_explains_all_its_rows_and_a_what_if(trained, monkeypatch, tmp
     at.text_input(key=f"whatif-input|{run.run_id}|{row}|{feature}").set_value("0")
     submit_whatif(at, run.run_id, row)
     assert_clean(at)
-    assert any(m.value.startswith(f"With {feature} = 0") for m in at.markdown)
+    assert any(shown(m.value).startswith(f"With {feature} = 0") for m in at.markdown)
 
 
 def test_a_run_without_a_model_says_so(on_demo, tmp_path, monkeypatch):

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 from workbench.analysis.calibration import SliceCalibration
 from workbench.analysis.diagnostics import Diagnostics
 from workbench.analysis.slices import SliceTable
+from workbench.render.safe import html_text
 
 COLORS = {"lightgbm": "#2563eb", "linear": "#f59e0b", "trivial": "#9ca3af"}
 BAD, OK, NEUTRAL = "#dc2626", "#16a34a", "#94a3b8"
@@ -160,10 +161,14 @@ def slice_chart(st: SliceTable, *, max_slices: int = 40) -> go.Figure:
     color, one that could have shown a difference but did not in grey, one too small to tell in
     faint grey), the overall value as a dashed line labelled above the plot, and each slice's row
     count in a column right of the plot. Each bar's ``customdata`` is its row index in
-    ``st.slices``; the first ``max_slices`` rows are drawn."""
+    ``st.slices``; the first ``max_slices`` rows are drawn. Labels and column names are escaped
+    (:func:`workbench.render.safe.html_text`): a bar's ``y`` is its escaped label."""
     t = st.slices.head(max_slices)
-    labels = slice_labels(st)[:max_slices]
-    ticks = [" · ".join(_short(str(r[c]), LABEL_MOST // len(st.by)) for c in st.by) for r in t.iter_rows(named=True)]
+    # data as plotly text: escaped, so that a value reads as written (never a link or a tag)
+    labels = [html_text(label) for label in slice_labels(st)[:max_slices]]
+    ticks = [" · ".join(html_text(_short(str(r[c]), LABEL_MOST // len(st.by))) for c in st.by)
+             for r in t.iter_rows(named=True)]
+    by = " × ".join(html_text(c) for c in st.by)
     overall = st.overall["value"]
     colors = [READING_COLORS.get(r, NEUTRAL) for r in t["reading"]]
     name = METRIC_LABELS.get(st.metric, st.metric)
@@ -203,6 +208,6 @@ def slice_chart(st: SliceTable, *, max_slices: int = 40) -> go.Figure:
     subtitle = ("whiskers: 95% CI · dashed line: the whole holdout", colored,
                 "grey: no clear difference · faint: too small to tell")
     height = max(300, 166 + BAR_STEP * t.height)  # title lines and label band, axis, bars
-    fig = _layout(fig, f"{name} by {' × '.join(st.by)}{shown}", name, " × ".join(st.by),
+    fig = _layout(fig, f"{name} by {by}{shown}", name, by,
                   subtitle=subtitle, band=LABEL_BAND, height=height)
     return fig.update_layout(margin_r=80)

@@ -10,7 +10,6 @@ one of them is escaped before plotly sees it (:func:`plain`): a category named `
 a ``hovertemplate``, where ``%{…}`` would be read as a reference."""
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,7 @@ import polars as pl
 from workbench.analysis.explain import SHAP_PREFIX, Importance, SliceContrast
 from workbench.model.whatif import RowExplanation, RowPrediction
 from workbench.render.charts import MUTED, NEUTRAL, OVERALL, _layout, _short
+from workbench.render.safe import html_text
 
 UP, DOWN = "#dc2626", "#2563eb"   # a contribution that raises the score, one that lowers it
 INSIDE, OUTSIDE = "#dc2626", "#64748b"
@@ -34,8 +34,8 @@ MISSING = "(missing)"
 
 
 def plain(text: Any) -> str:
-    """``text`` as plotly shows it literally: its pseudo-HTML (tags, entities) escaped."""
-    return html.escape(str(text), quote=False)
+    """``text`` as plotly shows it literally (see :func:`workbench.render.safe.html_text`)."""
+    return html_text(text)
 
 
 def _label(text: Any, most: int = LABEL_MOST) -> str:

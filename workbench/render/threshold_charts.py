@@ -7,8 +7,6 @@ Text that comes from data (group labels) is escaped: plotly reads a few HTML tag
 and a label such as ``<b>`` must show as itself."""
 from __future__ import annotations
 
-import html
-
 import plotly.graph_objects as go
 import polars as pl
 
@@ -17,6 +15,7 @@ from workbench.analysis.parity import Parity
 from workbench.analysis.slices import SliceTable
 from workbench.analysis.thresholds import THRESHOLD_METRICS, ThresholdView
 from workbench.render import charts
+from workbench.render.safe import html_text
 
 RATE_LABELS = {"selection_rate": "selection rate", "tpr": "TPR (recall)", "fpr": "FPR", "fnr": "FNR",
                "precision": "precision"}
@@ -25,8 +24,8 @@ GROUP_COLORS = ("#2563eb", "#f59e0b", "#16a34a", "#dc2626", "#7c3aed", "#0891b2"
 
 
 def plain(text: object) -> str:
-    """Data as plotly text that shows as written (no tags read)."""
-    return html.escape(str(text), quote=False)
+    """Data as plotly text that shows as written (see :func:`workbench.render.safe.html_text`)."""
+    return html_text(text)
 
 
 def rate_label(metric: str, threshold: float | None = None) -> str:
