@@ -72,7 +72,9 @@ def _newcombe_scalar(a, b, c, d):
     l1, u1 = proportion_confint(a + b, n, method="wilson")
     l2, u2 = proportion_confint(a + c, n, method="wilson")
     den = (a + b) * (c + d) * (a + c) * (b + d)
-    phi = (a * d - b * c) / math.sqrt(den) if den else 0.0
+    ad_bc = a * d - b * c  # Newcombe's continuity correction of phi (as biostatUZH's confIntPairedProportion)
+    ad_bc = ad_bc - n / 2 if ad_bc > n / 2 else (ad_bc if ad_bc < 0 else 0.0)
+    phi = ad_bc / math.sqrt(den) if den else 0.0
     dl = math.sqrt((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2)
     du = math.sqrt((u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2)
     return p1 - p2 - dl, p1 - p2 + du
@@ -82,6 +84,13 @@ def _newcombe_scalar(a, b, c, d):
 def test_newcombe_interval_is_the_formula_with_statsmodels_wilson(cells):
     low, high = newcombe_interval(*cells)
     assert (float(low), float(high)) == pytest.approx(_newcombe_scalar(*cells), abs=1e-12)
+
+
+@pytest.mark.parametrize("cells", [(3, 0, 0, 3), (50, 0, 0, 50), (0, 0, 0, 6), (10, 0, 0, 0)])
+def test_newcombe_interval_keeps_a_width_without_discordant_pairs(cells):
+    """Two models that agree on every row still leave the difference uncertain: never [0, 0]."""
+    low, high = newcombe_interval(*cells)
+    assert float(low) < 0 < float(high) and -1 <= float(low) and float(high) <= 1
 
 
 def test_newcombe_interval_covers_the_true_difference():
@@ -464,3 +473,17 @@ def test_found_slices_flag_no_more_than_the_nominal_rate_under_aa(runs):
         flagged += int(s["regression"].sum())
     print(f"A/A found slices: {flagged}/{tested} flagged, Wilson {_wilson(flagged, tested)}")
     assert tested >= 30 and _wilson(flagged, tested)[0] <= 0.05
+
+
+def test_the_search_on_a_wide_run_covers_the_models_strongest_columns_and_says_so(runs, monkeypatch):
+    from workbench.analysis import discover
+    ws, root, base, preds = runs["binary"]
+    degraded = preds.select("id", pl.when(pl.col("c0") == "b").then(1 - pl.col("_score"))
+                            .otherwise(pl.col("_score")).alias("p"))
+    cand = _import(ws, "planted_wide", degraded, "binary", root)
+    monkeypatch.setattr(discover, "MAX_COLUMNS", 2)
+    kept, _ = discover.strongest(base, list(base.record.features))
+    c = wb.compare(base, cand, find=True, seed=1, saved=False)
+    assert "2 of the run's" in c.to_dict()["params"]["columns_note"]
+    found = c.slices.filter(pl.col("source") == "found")
+    assert found.height and all(set(f["column"]) <= set(kept) for f in found["filters"].to_list())

@@ -79,6 +79,8 @@ BAD = [
     ("delta(roc_auc,log_loss)>=0", "delta(...) takes one metric"),
     ("roc_auc>=0.8 min_size=3", "unknown option 'min_size' for a metric rule (options: model)"),
     ("delta(roc_auc)>=0 by=c0", "unknown option 'by' for a delta rule (options: none)"),
+    ("worst_slice(c0,c0).error_rate<=0.3", "column 'c0' is named twice"),
+    ("regressions==0 by=c0,c0", "column 'c0' is named twice"),
 ]
 
 
@@ -178,10 +180,26 @@ def test_worst_slice_follows_the_metrics_direction_and_a_threshold(trained):
         pytest.approx(max(r[0] for r in sel.values()))
     assert g.gate(run, [f"worst_slice(c1).selection_rate>=0 threshold={threshold}"]).verdicts[0].value == \
         pytest.approx(min(r[0] for r in sel.values()))
+    # a comparison against the metric's direction checks the slice that threatens it: tpr <= x the highest,
+    # error_rate >= x the lowest (else a rule would pass while some slice breaks it)
+    assert g.gate(run, [f"worst_slice(c1).tpr<=1 threshold={threshold}"]).verdicts[0].value == \
+        pytest.approx(max(r[0] for r in tpr.values()))
+    wrong = (~f["_correct"]).to_numpy().astype(float)
+    errors = _worst(f, y, "c1", wrong, np.ones(len(y), bool), 1)
+    assert g.gate(run, ["worst_slice(c1).error_rate>=0"]).verdicts[0].value == \
+        pytest.approx(min(r[0] for r in errors.values()))
     with pytest.raises(WorkbenchError, match="selection_rate has no better direction"):
         g.gate(run, ["worst_slice(c1).selection_rate==0.5"])
     none = g.gate(run, ["worst_slice(c0).error_rate<=1 min_size=1000000"]).verdicts[0]
     assert none.value is None and not none.passed and none.verdict == "no value"  # a gate fails closed
+
+
+def test_a_widened_bound_never_leaves_the_metrics_range(trained):
+    """Tiny slices have wide intervals; widened over many slices they must still stay in [0, 1]."""
+    _, run = trained["binary"]
+    for rule in ("worst_slice(x0,x1).error_rate.high<=0.3 bins=300", "worst_slice(x0,x1).accuracy.low>=0.5 bins=300"):
+        v = g.gate(run, [rule]).verdicts[0]
+        assert v.details["slices"] > 10 and 0 <= v.ci[0] < v.ci[1] <= 1, rule
 
 
 @pytest.mark.parametrize("threshold", [0.3, 0.5])

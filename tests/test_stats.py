@@ -1147,3 +1147,9 @@ def test_bonferroni_scale_widens_a_normal_interval_to_the_simultaneous_level():
     assert bonferroni_scale(1) == 1.0
     for k in (2, 5, 40):
         assert bonferroni_scale(k) * sps.norm.ppf(0.975) == pytest.approx(sps.norm.ppf(1 - 0.05 / k / 2))
+
+
+def test_wilson_bounds_at_none_and_all_are_the_point_value_exactly():
+    from workbench.stats.intervals import wilson_interval
+    low, high = wilson_interval(np.array([0, 955, 3]), np.array([955, 955, 7]))
+    assert low[0] == 0.0 and high[1] == 1.0 and 0 < low[2] < 3 / 7 < high[2] < 1

@@ -111,3 +111,16 @@ def test_figures_mark_the_threshold_and_name_it(trained):
     table = slices.breakdown(run, ["c0"], metric="fpr", threshold=0.3)
     fig = threshold_charts.threshold_slice_chart(table)
     assert "FPR at threshold 0.3" in fig.layout.title.text and fig.layout.xaxis.title.text == "FPR at threshold 0.3"
+
+
+def test_f1_keeps_a_width_where_no_resample_differs(trained):
+    """At a threshold above every score nothing is predicted positive: F1 is 0 in every resample,
+    and its interval is J's Wilson interval mapped to F1, never [0, 0]."""
+    from statsmodels.stats.proportion import proportion_confint
+    _, run = trained["binary"]
+    view = at_threshold(run, 0.9999999)
+    row = view.metrics.filter(pl.col("metric") == "f1").row(0, named=True)
+    assert view.tp == 0 and row["value"] == 0.0
+    j_low, j_high = proportion_confint(0, view.fn + view.fp, method="wilson")
+    assert row["ci_low"] == 0.0 and row["ci_high"] == pytest.approx(2 * j_high / (1 + j_high)) and row["ci_high"] > 0
+    assert "0.9999999" in view.method

@@ -45,7 +45,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from workbench.analysis.binning import Binning, column_binning
-from workbench.analysis.discover import search_rows
+from workbench.analysis.discover import search_rows, strongest
 from workbench.analysis.slices import _without_probabilities
 from workbench.engine import limits, sql_literal
 from workbench.errors import WorkbenchError
@@ -208,12 +208,15 @@ def compare(baseline: Run, candidate: Run, *, by: list[str] | tuple[str, ...] = 
     parts = _column_slices(frame, metric, by, binnings, keys)
     parts += [_one_slice(frame, metric, frame[f"s{i}"].to_numpy(), {name: f"in {name.removeprefix('slice:')}"},
                          where, "saved") for i, (name, where) in enumerate(conditions.items())]
+    note = None
     if find:
-        parts += _found_slices(baseline, frame, metric, by, seed)
+        found, note = _found_slices(baseline, frame, metric, by, seed)
+        parts += found
     slices = _slices(parts, metric, min_size)
     positive = baseline.record.positive_class if task == "binary" else None
     return Comparison(baseline.run_id, candidate.run_id, task, frame.height, by, metric, overall, slices,
-                      method, positive, {"saved": sorted(conditions), "find": find, "seed": seed})
+                      method, positive, {"saved": sorted(conditions), "find": find, "seed": seed,
+                       **({"columns_note": note} if note else {})})
 
 
 def _joined_sql(task: str, positive: Any, src_a: str, src_b: str, key_sql: str, keys: list[str]) -> str:
@@ -312,9 +315,11 @@ def _one_slice(frame: pl.DataFrame, metric: str, mask: np.ndarray, filters: dict
                  [{"column": list(filters), "value": [str(v) for v in filters.values()]}], [where], source, [order], s)
 
 
-def _found_slices(baseline: Run, frame: pl.DataFrame, metric: str, by: tuple[str, ...], seed: int) -> list:
+def _found_slices(baseline: Run, frame: pl.DataFrame, metric: str, by: tuple[str, ...],
+                  seed: int) -> tuple[list, str | None]:
     """SliceLine's slices where the candidate is worse, searched on a seeded half of the rows and
-    tested on the other half."""
+    tested on the other half; past ``discover.MAX_COLUMNS`` columns, over the model's strongest
+    (and a note saying so), as discovery does."""
     if metric == "error_rate":
         d = (~frame["b_correct"].to_numpy()).astype(float) - (~frame["a_correct"].to_numpy())
     else:
@@ -324,16 +329,16 @@ def _found_slices(baseline: Run, frame: pl.DataFrame, metric: str, by: tuple[str
     con = baseline.workspace.cursor()
     names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(str(baseline.predictions))})")
              .fetchall() if not r[0].startswith("_")]
-    columns = [c for c in baseline.record.features if c in names] or list(by) or names
+    columns, note = strongest(baseline, [c for c in baseline.record.features if c in names] or list(by) or names)
     if not e[search].any() or not columns:  # the candidate is nowhere worse on the search half
-        return []
+        return [], None
     try:
         found = search_rows(baseline, e, search, columns=columns, k=FIND_K)
     except ValueError as exc:
         raise WorkbenchError(f"Searching for regressions: {exc}.") from None
     test = frame.filter(pl.Series(~search))
     return [_one_slice(test, metric, mask[~search], filters, where, "found", order=2e9, value=predicate)
-            for filters, where, predicate, mask in found]
+            for filters, where, predicate, mask in found], note
 
 
 def _slices(parts: list[pl.DataFrame], metric: str, min_size: int) -> pl.DataFrame:

@@ -169,7 +169,7 @@ def model_thresholds(run: Run) -> dict[str, list[tuple[float, float]]]:
     return {f: sorted(g.items()) for f, g in gains.items()}
 
 
-def _strongest(run: Run, columns: list[str]) -> tuple[list[str], str | None]:
+def strongest(run: Run, columns: list[str]) -> tuple[list[str], str | None]:
     """At most ``MAX_COLUMNS`` of ``columns`` to search, and a note when some were left out: the
     search's lattice grows with the square of its columns (2,000 columns took 91 s and 5.9 GB at
     4,000 rows), and the columns the model leans on least are the least likely to explain its errors."""
@@ -232,7 +232,7 @@ def discover(run: Run, *, k: int = sliceline.DEFAULT_K, max_level: int | None = 
     available = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall() if not r[0].startswith("_")]
     named = bool(columns)
     columns = columns or [c for c in run.record.features if c in available]
-    columns, columns_note = (columns, None) if named else _strongest(run, columns)
+    columns, columns_note = (columns, None) if named else strongest(run, columns)
     unknown = [c for c in columns if c not in available]
     if unknown:
         raise WorkbenchError(f"Unknown column(s) {', '.join(unknown)} in run {run.run_id}; columns: {', '.join(available)}.")

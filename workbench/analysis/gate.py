@@ -7,12 +7,12 @@ is ``TARGET OP NUMBER [OPTION=VALUE ...]`` (``GRAMMAR``), parsed by :mod:`workbe
 - ``roc_auc>=0.85``: a holdout metric of the run's model (``model=NAME`` for another of the
   run's models); ``roc_auc.low`` / ``roc_auc.high`` compare the bound of its 95% interval.
 - ``worst_slice(carrier,origin).error_rate<=0.3 min_size=200``: over the slices of each column
-  (:func:`workbench.analysis.slices.breakdown`, one column at a time), the slice that is worst on
-  the quantity compared, by the metric's direction (for a metric without one, such as
-  ``selection_rate``, by the comparison's: the largest for ``<``/``<=``, the smallest for
-  ``>``/``>=``). The rule holds when that slice meets it, so every slice does. On a bound, each
-  slice's interval is widened to a Bonferroni simultaneous one over the slices compared
-  (``SIMULTANEOUS``): the worst of many 95% bounds would cross by chance far more often than 2.5%.
+  (:func:`workbench.analysis.slices.breakdown`, one column at a time), the slice that most
+  threatens the rule on the quantity compared: the largest for ``<``/``<=``, the smallest for
+  ``>``/``>=`` (for ``==``/``!=``, the worst by the metric's direction). The rule holds when that
+  slice meets it, so every slice does. On a bound, each slice's interval is widened to a
+  Bonferroni simultaneous one over the slices compared (``SIMULTANEOUS``), kept inside the
+  metric's range: the worst of many 95% bounds would cross by chance far more often than 2.5%.
 - ``parity(sex).fpr_difference<=0.05``: a measure of :func:`workbench.analysis.parity.parity`
   (``demographic_parity``, ``equal_opportunity``, ``equalized_odds``) or of one rate
   (``selection_rate``, ``tpr``, ``fpr``, ``fnr``, ``precision``), as ``_difference`` (max - min
@@ -47,7 +47,9 @@ from workbench.analysis.slices import breakdown
 from workbench.errors import WorkbenchError
 from workbench.stats import rates
 from workbench.stats.intervals import bonferroni_scale
-from workbench.analysis.gate_rules import BOUNDS, COMPARATORS, GRAMMAR, NEEDS_BASELINE, PARITY_MEASURES, Rule, parse_rule  # noqa: F401
+from workbench.analysis.gate_rules import (BOUNDS, COMPARATORS, GRAMMAR, NEEDS_BASELINE, PARITY_MEASURES,  # noqa: F401
+                                         Rule, parse_rule)
+from workbench.analysis.thresholds import THRESHOLD_METRICS
 from workbench.store.runs import Run
 
 FDR = cmp.FDR
@@ -165,12 +167,16 @@ class _Evaluator:
                             f"(min_size {rule.options.get('min_size', 1)})", method)
         k = len(rows)
         if rule.bound:  # simultaneous intervals: the worst of k bounds must not cross by chance alone
-            rows = [(_widen(r["value"], (r["ci_low"], r["ci_high"]), k)[BOUNDS[rule.bound]], c, r) for _, c, r in rows]
+            rows = [(_widen(r["value"], (r["ci_low"], r["ci_high"]), k, rule.metric)[BOUNDS[rule.bound]], c, r)
+                    for _, c, r in rows]
             method += SIMULTANEOUS.format(k=k)
-        _, col, worst = (min if higher else max)(rows, key=lambda x: x[0])
+        # the slice that most threatens the rule: the smallest for > and >=, the largest for < and <=
+        # (for == and != the worst by the metric's direction)
+        lowest = rule.op in (">", ">=") if rule.op not in ("==", "!=") else higher
+        _, col, worst = (min if lowest else max)(rows, key=lambda x: x[0])
         on = f"worst of {k} slices: {col} = {worst[col]} ({worst['n']:,} rows)"
         ci = (worst["ci_low"], worst["ci_high"])
-        return _verdict(rule, worst["value"], _widen(worst["value"], ci, k) if rule.bound else ci, on,
+        return _verdict(rule, worst["value"], _widen(worst["value"], ci, k, rule.metric) if rule.bound else ci, on,
                         method, column=col, slice=worst[col], where=worst["where"], n=worst["n"], slices=k,
                         ci_95=[worst["ci_low"], worst["ci_high"]])
 
@@ -194,12 +200,12 @@ class _Evaluator:
                             p.method)
         k, method = len(keyed), p.method
         if rule.bound and k > 1:  # as worst_slice: simultaneous over the columns
-            keyed = [(_widen(r[1], r[2], k)[BOUNDS[rule.bound]], r) for _, r in keyed]
+            keyed = [(_widen(r[1], r[2], k, rule.metric)[BOUNDS[rule.bound]], r) for _, r in keyed]
             method += SIMULTANEOUS.format(k=k).replace("slices", "columns")
         _, (col, value, ci) = (max if stat == "difference" else min)(keyed, key=lambda k: k[0])
         groups = p.groups.filter(pl.col("column") == col)["group"].unique(maintain_order=True).to_list()
         on = f"{col} ({len(groups)} groups: {', '.join(map(str, groups[:6]))}{'...' if len(groups) > 6 else ''})"
-        return _verdict(rule, value, _widen(value, ci, k) if rule.bound else ci, on, method, column=col,
+        return _verdict(rule, value, _widen(value, ci, k, rule.metric) if rule.bound else ci, on, method, column=col,
                         ci_95=list(ci))
 
     def comparison(self, rule: Rule, by: tuple[str, ...]) -> cmp.Comparison:
@@ -207,7 +213,8 @@ class _Evaluator:
             raise WorkbenchError(NEEDS_BASELINE.format(rule=rule.text))
         bins, min_size = rule.options.get("bins", 5), rule.options.get("min_size", 1)
         return self.once(("compare", by, bins, min_size),
-                         lambda: cmp.compare(self.baseline, self.run, by=by, bins=bins, min_size=min_size))
+                         lambda: cmp.compare(self.baseline, self.run, by=by, bins=bins, min_size=min_size,
+                                             saved=False, find=False))
 
     def delta(self, rule: Rule) -> Verdict:
         c = self.comparison(rule, ())
@@ -255,15 +262,28 @@ SIMULTANEOUS = (". Bound: of a Bonferroni simultaneous 95% interval over the {k}
                 "no more than about 2.5% of gates")
 
 
-def _widen(value: Any, ci: Any, k: int) -> tuple[float | None, float | None]:
+# the range each quantity lives in, which a widened interval must not leave: shares and AUCs in
+# [0, 1], losses and errors at or above 0, a regression's bias anywhere
+UNIT = {"error_rate", "accuracy", "brier", "roc_auc", "positive_rate", "mean_score", "ece", *THRESHOLD_METRICS}
+NON_NEGATIVE = {"log_loss", "rmse", "mae"}
+
+
+def _range(metric: str) -> tuple[float, float]:
+    if metric in UNIT or metric.endswith(("_difference", "_ratio")):  # parity's gaps of rates in [0, 1]
+        return 0.0, 1.0
+    return (0.0, math.inf) if metric in NON_NEGATIVE else (-math.inf, math.inf)
+
+
+def _widen(value: Any, ci: Any, k: int, metric: str = "") -> tuple[float | None, float | None]:
     """The 95% interval ``ci`` around ``value`` widened to a Bonferroni simultaneous one over ``k``
-    (each side's reach scaled by the ratio of the normal quantiles)."""
+    (each side's reach scaled by the ratio of the normal quantiles), kept inside ``metric``'s range."""
     low, high, value = _num(ci[0]), _num(ci[1]), _num(value)
     if k <= 1 or value is None:
         return low, high
     scale = bonferroni_scale(k)
-    return (None if low is None else value - scale * (value - low),
-            None if high is None else value + scale * (high - value))
+    lo, hi = _range(metric)
+    return (None if low is None else max(lo, value - scale * (value - low)),
+            None if high is None else min(hi, value + scale * (high - value)))
 
 
 def _rate_gap(p: par.Parity, col: str, rate: str, stat: str, *, seed: int,

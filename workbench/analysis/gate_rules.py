@@ -162,6 +162,9 @@ def parse_rule(text: str) -> Rule:
         options[name] = value
     if kind == "regressions":
         columns = tuple(options.pop("by", ()))
+    twice = [c for i, c in enumerate(columns) if c in columns[:i]]
+    if twice:
+        r.fail(f"column {twice[0]!r} is named twice")
     if kind == "parity" and metric not in PARITY_MEASURES:
         r.fail(f"unknown parity measure {metric!r} (measures: {', '.join(PARITY_MEASURES)})")
     if kind == "worst_slice" and "threshold" in options and metric not in THRESHOLD_METRICS:

@@ -58,7 +58,7 @@ def higher_is_better(metric: str) -> bool | None:
 
 def describe(metric: str, threshold: float) -> str:
     """A threshold rate in words: what it counts, of which rows, at which threshold."""
-    return (f"{metric} at threshold {threshold:g} (predicted positive: score >= {threshold:g}), "
+    return (f"{metric} at threshold {threshold:.10g} (predicted positive: score >= {threshold:.10g}), "
             f"a share of {OF_ROWS[metric]}")
 
 
@@ -107,10 +107,11 @@ class ThresholdView:
 
 def view_method(threshold: float, resamples: int = F1_RESAMPLES, seed: int = 0) -> str:
     """How a threshold view's figures are made, in words, for captions."""
-    return (f"Predicted positive: score >= {threshold:g}. 95% intervals: Wilson for precision (of the predicted "
+    return (f"Predicted positive: score >= {threshold:.10g}. 95% intervals: Wilson for precision (of the predicted "
             f"positives), recall (of the actual positives), FPR (of the actual negatives), selection rate and "
             f"accuracy (of all rows); F1: percentile bootstrap over rows, drawn as multinomial counts of the "
-            f"four confusion cells ({resamples:,} resamples, seed {seed}).")
+            f"four confusion cells ({resamples:,} resamples, seed {seed}); where every resample gives the same F1 "
+            f"(no true positives, say), the Wilson interval of J = TP/(TP+FP+FN) mapped to F1 = 2J/(1+J).")
 
 
 def at_threshold(run: Run, threshold: float = 0.5, *, resamples: int = F1_RESAMPLES,
@@ -167,8 +168,15 @@ def _f1(cells: np.ndarray) -> np.ndarray:
 
 
 def _f1_interval(cells: np.ndarray, *, resamples: int, seed: int) -> tuple[float | None, float | None]:
-    if cells.sum() == 0:
+    """The bootstrap's percentile interval of F1; where it has no width (every resample alike, as
+    with no true positive at an extreme threshold), F1 = 2J/(1+J) of J = TP/(TP+FP+FN)'s Wilson
+    interval, which keeps a width and stays in [0, 1]."""
+    tp, fp, fn = (int(c) for c in cells[:3])
+    if cells.sum() == 0 or tp + fp + fn == 0:
         return None, None
     draws = rates.bootstrap_cells(cells[None], resamples=resamples, seed=seed)[:, 0]
     low, high = stats.percentile_interval(_f1(draws))
+    if not high > low:
+        j_low, j_high = (float(x) for x in stats.wilson_interval(tp, tp + fp + fn))
+        low, high = 2 * j_low / (1 + j_low), 2 * j_high / (1 + j_high)
     return _finite(low), _finite(high)

@@ -291,7 +291,7 @@ def row_text(r: RowExplanation) -> str:
 def parity_text(p: Parity) -> str:
     """Per sensitive column: each group's rates with intervals, the parity measures, and the
     pairs of groups whose rates differ (q < 0.05)."""
-    out = [f"parity of run {p.run_id} at threshold {p.threshold:g}{_about_positive(p.positive_class)}", p.method]
+    out = [f"parity of run {p.run_id} at threshold {p.threshold:.10g}{_about_positive(p.positive_class)}", p.method]
     for col, c in p.to_dict()["columns"].items():
         groups = [{"group": g["group"], "n": g["n"],
                    **{rate: f"{fmt(v['value'] if v['value'] is not None else math.nan)} {fmt(v['ci'])}"
@@ -325,7 +325,7 @@ def gate_text(g: Gate) -> str:
 
 def threshold_text(v: Any) -> str:
     """A binary run's decisions at a threshold: the confusion matrix, then each rate."""
-    head = (f"run {v.run_id} at threshold {v.threshold:g} (predicted {quoted(v.positive_class)} when its "
+    head = (f"run {v.run_id} at threshold {v.threshold:.10g} (predicted {quoted(v.positive_class)} when its "
             f"score is at least that), {v.n:,} holdout rows")
     cells = table([{"": f"actual {quoted(v.positive_class)}", "predicted positive": v.tp, "predicted negative": v.fn},
                    {"": "actual other", "predicted positive": v.fp, "predicted negative": v.tn}],

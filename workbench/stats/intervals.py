@@ -31,8 +31,11 @@ def wilson_interval(k, n, *, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
         p = k / n
         centre = (p + z * z / (2 * n)) / (1 + z * z / n)
         half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    # in [0, 1] by construction; the clip only removes rounding (-7e-18 at k = 0)
-    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+    # in [0, 1] by construction; the clip only removes rounding (-7e-18 at k = 0), and at k = 0 (k = n)
+    # the bound is the point value exactly, not 4e-19 beside it
+    low = np.where((k == 0) & (n > 0), 0.0, np.clip(centre - half, 0, 1))
+    high = np.where((k == n) & (n > 0), 1.0, np.clip(centre + half, 0, 1))
+    return low, high
 
 
 BOUNDS = (None, "unit", "positive")  # a mean of any values, of values in [0, 1], of values >= 0

@@ -114,7 +114,11 @@ def newcombe_interval(both, worse, better, neither) -> tuple[np.ndarray, np.ndar
         l1, u1 = wilson_interval(a + b, n)
         l2, u2 = wilson_interval(a + c, n)
         margins = (a + b) * (c + d) * (a + c) * (b + d)
-        phi = np.where(margins > 0, (a * d - b * c) / np.sqrt(np.where(margins > 0, margins, 1.0)), 0.0)
+        # Newcombe's continuity-corrected phi: AD - BC above N/2 loses N/2, between 0 and N/2 is 0,
+        # below 0 stays; uncorrected, a table with no discordant pair has phi 1 and a 0-width interval
+        ad_bc = a * d - b * c
+        ad_bc = np.where(ad_bc > n / 2, ad_bc - n / 2, np.where(ad_bc < 0, ad_bc, 0.0))
+        phi = np.where(margins > 0, ad_bc / np.sqrt(np.where(margins > 0, margins, 1.0)), 0.0)
         delta = p1 - p2
         low = delta - np.sqrt(np.maximum((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2, 0))
         high = delta + np.sqrt(np.maximum((u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2, 0))
