@@ -9,7 +9,6 @@ never read as markdown."""
 from __future__ import annotations
 
 import hashlib
-import inspect
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import streamlit as st
 
-from ui import fmt_ci, slice_vs_rest, table_height
+from ui import fmt_ci, progress_bar, slice_vs_rest, table_height
 import workbench as wb
 from workbench import Workspace, WorkbenchError
 from workbench.render import compare_charts
@@ -32,14 +31,8 @@ def comparison(root: str, baseline: str, candidate: str, by: tuple[str, ...], bi
     """Two runs compared, cached on the workspace, the run ids and the settings (a run never
     changes once written; ``saved``, the baseline's saved slices, so that saving one is seen)."""
     ws = Workspace(Path(root))
-    extra = {"find": True} if find else {}
     return wb.compare(wb.load_run(ws, baseline), wb.load_run(ws, candidate), by=list(by), bins=bins,
-                      min_size=min_size, **extra)
-
-
-def can_find() -> bool:
-    """Whether the comparison can search for the slices where the candidate got worse."""
-    return "find" in inspect.signature(wb.compare).parameters
+                      min_size=min_size, find=find)
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
@@ -176,13 +169,7 @@ def retrain_form(ws: wb.Workspace, run: wb.Run, where: str) -> "wb.Run | None":
                                    icon=":material/model_training:")
     if not go:
         return None
-    bar = st.progress(0.0, text="Starting…")
-    last = [0.0]
-
-    def progress(fraction: float, message: str) -> None:
-        if fraction - last[0] >= 0.01 or fraction >= 1:
-            last[0] = fraction
-            bar.progress(min(fraction, 1.0), text=message)
+    bar, progress = progress_bar()
 
     try:
         new = wb.retrain(ws, run, upweight=where, factor=float(factor), drop=tuple(drop), add=tuple(add),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Any, Collection, Sequence
+from typing import Any, Callable, Collection, Sequence
 from urllib.parse import urlencode
 
 import streamlit as st
@@ -331,3 +331,17 @@ def export_rows(root: str, run_id: str, where: str, fmt: str):
     """A callable that writes a slice's rows when the reader clicks its download button (on a
     thread of its own, so a large slice does not hold up the page)."""
     return lambda: wb.export_rows(wb.load_run(Workspace(Path(root)), run_id), where, fmt)
+
+
+def progress_bar(text: str = "Starting…") -> tuple[Any, Callable[[float, str], None]]:
+    """A progress bar and the callback that moves it, as training and retraining report progress;
+    it redraws at most once per 1% so that thousands of small steps do not flood the page."""
+    bar = st.progress(0.0, text=text)
+    last = [0.0]
+
+    def progress(fraction: float, message: str) -> None:
+        if fraction - last[0] >= 0.01 or fraction >= 1:
+            last[0] = fraction
+            bar.progress(min(fraction, 1.0), text=message)
+    return bar, progress
+

@@ -19,16 +19,14 @@ from ui import (bool_param, breakdown, choose_run, discover_default, discovered,
 import workbench as wb
 from workbench import WorkbenchError
 from workbench.render import threshold_charts
-from workbench.render.safe import md_code, md_text
+from workbench.render.safe import md_text
 
 PERMUTATIONS_MOST = 1000  # shuffles a search may ask for: each is one more search
 
 ws = setup("Error analysis")
 run = choose_run(ws)
 if run.task == "binary":
-    st.caption(f"Binary: rates, scores, ROC AUC and log loss are about the positive class "
-               f"{md_code(run.record.positive_class)} of {md_code(run.record.target)}; error rate counts wrong "
-               "classes either way.")  # wb.text.positive_note, with the names as code spans
+    st.caption(wb.text.positive_note(run))
 schema = pq.read_schema(run.predictions)
 conditions = wb.applicable_slices(ws, run)  # saved slices usable with this run, as slice:NAME columns
 columns = [f.name for f in schema if not f.name.startswith("_")] + list(conditions)

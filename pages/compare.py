@@ -9,7 +9,7 @@ that the Error analysis page sent here to retrain on."""
 import pyarrow.parquet as pq
 import streamlit as st
 
-from compare_panel import (both_runs, can_find, chosen_slice_view, comparable, comparison, md, overall_view,
+from compare_panel import (both_runs, chosen_slice_view, comparable, comparison, md, overall_view,
                            retrain_form, slice_columns, slices_caption)
 from slice_panel import pick, selected_where
 from ui import bool_param, flash, int_param, link, param, selection_key, set_params, setup, table_height
@@ -91,7 +91,7 @@ given = param("by")
 by_default = [c for c in given.split(",") if c in columns] if given is not None else (text_cols or columns)[:1]
 c1, c2, c3, c4 = st.columns([3, 1, 1, 2.4])
 by = c1.multiselect("Slice by", columns, default=by_default, key="c_by")
-find = can_find() and c4.toggle(
+find = c4.toggle(
     "Find where the candidate got worse", value=bool_param("find", False), key="c_find",
     help="SliceLine on each row's change in loss, searched on a random half of the rows and tested on the other.")
 bins = int(c2.number_input("Bins", 2, 50, int_param("bins", 5, 2, 50), key="c_bins",

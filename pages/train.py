@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import streamlit as st
 
 from threshold_panel import threshold_panel
-from ui import fmt_ci, link, param, run_diagnostics, set_params, setup, training_defaults
+from ui import fmt_ci, link, param, progress_bar, run_diagnostics, set_params, setup, training_defaults
 import workbench as wb
 from workbench import WorkbenchError
 from workbench.render.safe import md_code, md_text
@@ -128,13 +128,7 @@ with st.form("train"):
     submitted = st.form_submit_button("Train", type="primary")
 
 if submitted:
-    bar = st.progress(0.0, text="Starting…")
-    last = [0.0]
-
-    def progress(fraction: float, message: str) -> None:
-        if fraction - last[0] >= 0.01 or fraction >= 1:
-            last[0] = fraction
-            bar.progress(min(fraction, 1.0), text=message)
+    bar, progress = progress_bar()
 
     try:
         if more.strip():

@@ -271,9 +271,18 @@ def test_threshold_sensitive_parity_retrain_and_profile_commands(tmp_path):
     assert p.returncode == 2 and "no sensitive columns marked" in p.stderr and "sensitive synth --mark" in p.stderr
     assert ok_json("sensitive", "synth", "--mark", "c0", ws=ws) == {"dataset": "synth", "columns": ["c0"]}
     assert ok_json("parity", base, ws=ws) == ok_json("parity", base, "--sensitive", "c0", ws=ws)
+    ok_json("sensitive", "synth", "--mark", "y", ws=ws)  # the target: left out of the default, saying so
+    p = cli("parity", base, "--json", ws=ws)
+    assert p.returncode == 0 and "left out: y" in p.stderr and json.loads(p.stdout) == ok_json(
+        "parity", base, "--sensitive", "c0", ws=ws)
+    ok_json("sensitive", "synth", "--unmark", "c0", ws=ws)
+    p = cli("parity", base, ws=ws)
+    assert p.returncode == 2 and "(y) are not columns of run" in p.stderr
     p = cli("sensitive", "synth", "--mark", "nope", ws=ws)
     assert p.returncode == 2 and "Unknown column 'nope'" in p.stderr
 
+    p = cli("retrain", base, "--factor", "4", ws=ws)
+    assert p.returncode == 2 and "needs a slice to weigh" in p.stderr
     new = ok_json("retrain", base, "--upweight", "c0 = 'a'", "--factor", "4", ws=ws)
     record = json.loads((ws.artifacts / "runs" / new["run_id"] / "run.json").read_text())
     assert record["weighting"]["where"] == "c0 = 'a'" and record["weighting"]["factor"] == 4

@@ -355,7 +355,6 @@ def test_the_real_retrain_weights_the_slice_and_is_compared_with_its_run(on):
     assert "was trained with the rows of this slice weighted" in plain(text(at))
 
 
-@pytest.mark.skipif(not compare_panel.can_find(), reason="wb.compare has no find= yet")
 def test_finding_where_the_candidate_got_worse_adds_found_slices(on):
     ws, runs = on
     at = page(baseline=runs["base"].run_id, candidate=runs["planted"].run_id, by="c1")

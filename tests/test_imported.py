@@ -323,7 +323,8 @@ def test_the_train_page_says_what_is_wrong_with_an_upload(on_copy, tmp_path):
     at.radio(key="import_kind").set_value("pred").run()
     _import_button(at).click().run()
     assert not at.exception
-    assert any("with --score, not --pred" in e.value for e in at.error)
+    from test_safe import shown  # the message as the reader sees it (its punctuation is escaped)
+    assert any("with --score, not --pred" in shown(e.value) for e in at.error)
     assert "bad" not in {r.run_id for r in wb.list_runs(ws)}
 
 

@@ -75,6 +75,8 @@ def test_retrain_keeps_the_spec_and_changes_one_thing(loop):
     back = wb.retrain(ws, new, add=["x1"])  # adds back what it dropped; keeps the up-weighting
     assert "x1" in back.record.features and back.record.weighting == r.weighting
     assert spec_of(back).upweight == r.weighting["where"]
+    heavier = wb.retrain(ws, new, factor=6.0)  # a factor alone re-weighs the old run's slice
+    assert heavier.record.weighting["where"] == r.weighting["where"] and heavier.record.weighting["factor"] == 6.0
 
 
 def test_refusals_are_one_clear_line(loop, tmp_path):
@@ -90,6 +92,10 @@ def test_refusals_are_one_clear_line(loop, tmp_path):
         train.train(ws, train.TrainSpec("synth", "y", upweight="x0 > 1; DROP TABLE t"))
     with pytest.raises(WorkbenchError, match="did not drop it; columns it dropped: id"):
         wb.retrain(ws, base, add=["x1"])
+    with pytest.raises(WorkbenchError, match="A weight factor needs a slice to weigh"):
+        wb.retrain(ws, base, factor=5.0)
+    with pytest.raises(WorkbenchError, match="Cannot drop 'y': it is run .*'s target"):
+        wb.retrain(ws, base, drop=["y"])
     path = tmp_path / "p.parquet"  # an imported run, keyed on the dataset's id column
     pl.read_parquet(base.predictions).select("id", p=pl.col("_score")).write_parquet(path)
     imported = wb.import_predictions(ws, "elsewhere", dataset="synth", file=path, key="id", target="y", score="p")

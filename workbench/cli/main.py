@@ -183,7 +183,17 @@ def _analysis(args: argparse.Namespace, ws: Workspace, run: Any) -> Any:
         if not columns:
             from workbench.store import sensitive
             dataset = run.record.dataset.name
-            columns = list(sensitive.sensitive_columns(ws, dataset))
+            marked = sensitive.sensitive_columns(ws, dataset)
+            import pyarrow.parquet as pq
+            held = set(pq.read_schema(run.predictions).names) - {run.record.target}
+            columns = [c for c in marked if c in held]
+            skipped = [c for c in marked if c not in held]
+            if skipped and columns:  # a note beside the result, never inside --json's one object
+                print(f"note: marked sensitive but not a column of run {run.run_id}'s holdout (or its target), "
+                      f"left out: {', '.join(skipped)}", file=sys.stderr)
+            if skipped and not columns:
+                raise WorkbenchError(f"The sensitive columns marked in dataset {dataset!r} ({', '.join(skipped)}) are "
+                                     f"not columns of run {run.run_id}'s holdout, or are its target; give --sensitive COL.")
             if not columns:
                 raise WorkbenchError(f"Run {run.run_id}'s dataset {dataset!r} has no sensitive columns marked; give "
                                      f"--sensitive COL, or mark them: python -m workbench sensitive {dataset} --mark COL.")

@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("retrain", parents=[common],
                        help="train a run's spec again with a slice up-weighted, or columns dropped or added back")
     p.add_argument("run")
-    _upweight(p, "--factor")
+    _upweight(p, "--factor", None)
     p.add_argument("--drop", nargs="+", action="extend", default=[], metavar="COL", help="columns to drop as well")
     p.add_argument("--add", nargs="+", action="extend", default=[], metavar="COL",
                    help="columns the run dropped, to use again")
@@ -204,9 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _upweight(p: argparse.ArgumentParser, factor: str) -> None:
+def _upweight(p: argparse.ArgumentParser, factor: str, default: float | None = 3.0) -> None:
     p.add_argument("--upweight", metavar="SQL",
                    help="a slice's condition over the dataset's columns whose training rows weigh more, "
                         "e.g. \"carrier = 'EV'\"")
-    p.add_argument(factor, dest="upweight_factor", type=float, default=3.0,
-                   help="the weight of the up-weighted slice's rows (default 3; others weigh 1)")
+    p.add_argument(factor, dest="upweight_factor", type=float, default=default,
+                   help="the weight of the up-weighted slice's rows (default 3, or for retrain without "
+                        "--upweight the old run's; others weigh 1)")

@@ -38,11 +38,12 @@ def spec_of(run: Run) -> TrainSpec:
                      upweight_factor=weighting.get("factor", 3.0))
 
 
-def retrain(ws: Workspace, run: Run, *, upweight: str | None = None, factor: float = 3.0, drop: Sequence[str] = (),
-            add: Sequence[str] = (), progress: Progress | None = None) -> Run:
+def retrain(ws: Workspace, run: Run, *, upweight: str | None = None, factor: float | None = None,
+            drop: Sequence[str] = (), add: Sequence[str] = (), progress: Progress | None = None) -> Run:
     """A new run trained as ``run`` was, with the rows inside ``upweight`` weighing ``factor``
-    (None keeps the old run's weighting, if it had one), ``drop`` columns dropped too and ``add``
-    columns (ones the old run dropped) used again. Compare it with ``run``:
+    (3 unless given; without ``upweight``, the old run's slice, at ``factor`` if given), ``drop``
+    columns dropped too and ``add`` columns (ones the old run dropped) used again. Compare it
+    with ``run``:
 
     >>> new = retrain(ws, old, upweight="carrier = 'EV'", factor=3)   # doctest: +SKIP
     >>> compare(old, new, by=["carrier"])                              # doctest: +SKIP
@@ -57,9 +58,18 @@ def retrain(ws: Workspace, run: Run, *, upweight: str | None = None, factor: flo
         raise WorkbenchError(NOT_DROPPED.format(columns=", ".join(missing), run=run.run_id,
                                                 them="it" if len(missing) == 1 else "them",
                                                 dropped=", ".join(spec.drop) or "none"))
+    own = [c for c in drop if c in (spec.target, run.record.split.column)]
+    if own:
+        raise WorkbenchError(f"Cannot drop {own[0]!r}: it is run {run.run_id}'s "
+                             f"{'target' if own[0] == spec.target else 'split column'}, never a feature.")
     dropped = tuple(c for c in (*spec.drop, *drop) if c not in add)
-    weighting = (dict(upweight=upweight, upweight_factor=factor) if upweight is not None
-                 else dict(upweight=spec.upweight, upweight_factor=spec.upweight_factor))
+    if upweight is None and factor is not None and spec.upweight is None:
+        raise WorkbenchError(f"A weight factor needs a slice to weigh: run {run.run_id} up-weighted none; "
+                             f"give the slice's condition too (--upweight SQL).")
+    if upweight is not None:
+        weighting = dict(upweight=upweight, upweight_factor=3.0 if factor is None else factor)
+    else:  # the old run's slice, at the new factor where one is given
+        weighting = dict(upweight=spec.upweight, upweight_factor=spec.upweight_factor if factor is None else factor)
     new = TrainSpec(spec.dataset, spec.target, task=spec.task, split=spec.split, drop=tuple(dict.fromkeys(dropped)),
                     seed=spec.seed, version=spec.version, params=spec.params, numeric_time=spec.numeric_time,
                     **weighting)

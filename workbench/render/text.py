@@ -189,8 +189,9 @@ def positive_note(run: Run) -> str:
     if run.task != "binary":
         return ""
     r = run.record
-    return (f"Binary: rates, scores, ROC AUC and log loss are about the positive class `{r.positive_class}` of "
-            f"`{r.target}`; error rate counts wrong classes either way.")
+    from workbench.render.safe import md_code  # the names as code spans, whatever they hold
+    return (f"Binary: rates, scores, ROC AUC and log loss are about the positive class {md_code(r.positive_class)} "
+            f"of {md_code(r.target)}; error rate counts wrong classes either way.")
 
 
 def sentence(text: str) -> str:
