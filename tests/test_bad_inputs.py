@@ -57,6 +57,9 @@ CASES = {
     "all_null_feature": (_table(z=pa.nulls(N, pa.float64())), 0, None),
     "constant_feature": (_table(k=np.ones(N)), 0, None),
     "many_levels": (_table(s=[f"id{i}" for i in range(N)]), 0, None),
+    "ten_thousand_levels": (pa.table({"x": np.tile(X, 34)[:10_000], "s": [f"id{i}" for i in range(10_000)],
+                                      "y": np.tile(Y, 34)[:10_000]}), 0, None),
+    "two_thousand_columns": (pa.table({**{f"c{i}": _rng.normal(size=N) for i in range(2000)}, "y": Y}), 0, None),
 }
 
 

@@ -334,6 +334,10 @@ def test_cli_json_is_the_comparison_and_a_refusal_is_one_line(runs, capsys):
     ws, root, base, preds = runs["binary"]
     cand = _import(ws, "cli_cand", _noisy(preds, 7, 0.5), "binary", root)
     args = ["compare", base.run_id, cand.run_id, "--by", "c0", "--by", "x0", "--workspace", str(ws.root)]
+    assert main([*args, "--json"]) == 0  # by default the CLI also searches for slices where the candidate is worse
+    searched = json.loads(capsys.readouterr().out)
+    assert searched["params"]["find"] is True and searched["params"]["saved"] == []
+    args.append("--no-find")
     assert main([*args, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out == json.loads(json.dumps(wb.compare(base, cand, by=["c0", "x0"]).to_dict(), allow_nan=True)

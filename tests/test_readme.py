@@ -77,7 +77,7 @@ class Tour:
 
 def reads_output(args: list[str]) -> bool:
     """Commands whose output the test reads: run with --json added, otherwise as written."""
-    return args[0] in ("train", "discover") or (args[0] == "slices" and any(a.startswith("slice:") for a in args))
+    return args[0] in ("train", "retrain", "discover") or (args[0] == "slices" and any(a.startswith("slice:") for a in args))
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +87,12 @@ def tour(tmp_path_factory) -> Tour:
     root = cwd / "workspace"
     env = {**os.environ, "WORKBENCH_WORKSPACE": str(root),
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
-    run_id, outputs = None, []
+    run_id, new_run_id, outputs = None, None, []
     for line in bash_block_after(readme(), TERMINAL):
         args = workbench_args(line)
+        if "NEW_RUN_ID" in " ".join(args):  # the run a `retrain` line made
+            assert new_run_id, f"{line!r} needs NEW_RUN_ID, but no `retrain` line came before it"
+            args = [a.replace("NEW_RUN_ID", new_run_id) for a in args]
         if "RUN_ID" in " ".join(args):
             assert run_id, f"{line!r} needs RUN_ID, but no `train` line came before it"
             args = [a.replace("RUN_ID", run_id) for a in args]
@@ -104,6 +107,8 @@ def tour(tmp_path_factory) -> Tour:
         outputs.append((args, p.stdout))
         if args[0] == "train":
             run_id = json.loads(p.stdout)["run_id"]
+        if args[0] == "retrain":
+            new_run_id = json.loads(p.stdout)["run_id"]
     assert run_id, "README.md's terminal block has no `train` line"
     return Tour(Workspace(root), env, cwd, run_id, outputs)
 
