@@ -19,6 +19,7 @@ import streamlit as st
 from ui import fmt_ci, progress_bar, slice_vs_rest, table_height
 import workbench as wb
 from workbench import Workspace, WorkbenchError
+from workbench.analysis import compare as cmp
 from workbench.render import compare_charts
 from workbench.render.safe import md_text as md
 
@@ -44,13 +45,11 @@ def holdout_rows(root: str, run_id: str) -> str:
 
 def comparable(baseline: wb.Run, run: wb.Run) -> bool:
     """Whether ``run`` scored the same holdout rows as ``baseline``: the same dataset version,
-    target and task, and the same ``_row`` values. ``wb.compare`` checks the same and says what
-    differs; this only decides which runs to offer."""
-    a, b = baseline.record, run.record
-    if run.run_id == baseline.run_id:
+    target and task (``compare.difference``), and the same ``_row`` values, which ``wb.compare``
+    checks on its join; this only decides which runs to offer."""
+    if run.run_id == baseline.run_id or cmp.difference(baseline, run) is not None:
         return False
-    if (a.dataset.name, a.dataset.hash, a.target, a.task, tuple(a.classes), a.split.n_holdout) != \
-            (b.dataset.name, b.dataset.hash, b.target, b.task, tuple(b.classes), b.split.n_holdout):
+    if baseline.record.split.n_holdout != run.record.split.n_holdout:
         return False
     root = str(baseline.workspace.root)
     return holdout_rows(root, baseline.run_id) == holdout_rows(root, run.run_id)

@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,14 +40,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from steps import run_step, sub  # noqa: E402  (the bench folder is the script's own)
+
 NUMERIC, TEXT = 15, 5
 WHERE = "c0 = 'a' AND x0 > 0.6745"  # 20% x 25% = ~5% of the holdout (and holds the planted slice)
 QUERY = ("SELECT * EXCLUDE (ts), 'train' AS part FROM train_rows "
          "UNION ALL SELECT * EXCLUDE (ts), 'test' AS part FROM holdout_rows")
 
 
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 class Probe:
@@ -359,12 +357,6 @@ def step_fullcache_use(root: str, run_id: str, sample: int, where: str) -> dict:
 
 # ---- orchestration ----------------------------------------------------------------------
 
-def sub(*args) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--step", *map(str, args)], capture_output=True, text=True)
-    if out.returncode:
-        sys.stderr.write(out.stderr)
-        raise SystemExit(f"step {args[0]} failed")
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def med(values) -> float:
@@ -389,18 +381,16 @@ def main() -> None:
     parser.add_argument("--step", nargs="+")
     args = parser.parse_args()
     if args.step:
-        name, *rest = args.step
-        result = globals()[f"step_{name}"](*[int(r) if r.isdigit() else r for r in rest])
-        print(json.dumps({**result, "peak_mb": peak_mb()}))
+        run_step(args.step, globals())
         return
 
     R = args.repeat
     res: dict = {"holdout": args.holdout, "train": args.train, "sample": args.sample,
                  "throughput_rows": args.throughput_rows, "repeat": R, "where": WHERE}
     with tempfile.TemporaryDirectory() as root:
-        res["data"] = sub("data", root, args.train, args.holdout)
-        res["build"] = sub("build", root)
-        tr = res["train"] = sub("train", root, args.trees)
+        res["data"] = sub(__file__, "data", root, args.train, args.holdout)
+        res["build"] = sub(__file__, "build", root)
+        tr = res["train"] = sub(__file__, "train", root, args.trees)
         run_id = tr["run_id"]
         print(f"setup: {args.train:,} train + {args.holdout:,} holdout rows x {tr['features']} features "
               f"(data {res['data']['seconds']:.1f} s, build {res['build']['seconds']:.1f} s, train "
@@ -408,18 +398,18 @@ def main() -> None:
               f"{tr['roc_auc']:.3f}; predictions.parquet {tr['predictions_mb']:.0f} MB; holdout {tr['n_holdout']:,}",
               flush=True)
 
-        firsts = [sub("first", root, run_id, args.sample) for _ in range(R)]  # each on an empty cache
-        slices = [sub("slice", root, run_id, args.sample, WHERE) for _ in range(R)]  # sample cached
-        sub("prepare", root, run_id, args.throughput_rows)
+        firsts = [sub(__file__, "first", root, run_id, args.sample) for _ in range(R)]  # each on an empty cache
+        slices = [sub(__file__, "slice", root, run_id, args.sample, WHERE) for _ in range(R)]  # sample cached
+        sub(__file__, "prepare", root, run_id, args.throughput_rows)
         tp = {"ours": [], "raw": [], "shap": [], "shap_internal": []}
         for i in range(max(R, 2)):  # interleaved, so drift hits all alike
-            tp["ours"].append(sub("ours", root, run_id, args.throughput_rows))
-            tp["raw"].append(sub("peer", root, run_id, "raw"))
-            tp["shap"].append(sub("peer", root, run_id, "shap"))
+            tp["ours"].append(sub(__file__, "ours", root, run_id, args.throughput_rows))
+            tp["raw"].append(sub(__file__, "peer", root, run_id, "raw"))
+            tp["shap"].append(sub(__file__, "peer", root, run_id, "shap"))
             if i == 0:
-                tp["shap_internal"].append(sub("peer", root, run_id, "shap_internal"))
-        full_make = sub("fullcache_make", root, run_id)
-        full_use = sub("fullcache_use", root, run_id, args.sample, WHERE)
+                tp["shap_internal"].append(sub(__file__, "peer", root, run_id, "shap_internal"))
+        full_make = sub(__file__, "fullcache_make", root, run_id)
+        full_use = sub(__file__, "fullcache_use", root, run_id, args.sample, WHERE)
 
     res["first"] = firsts
     res["slice"] = slices

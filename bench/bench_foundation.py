@@ -8,9 +8,6 @@ seconds, ratios against the raw engine or peer code measured in the same run, an
 from __future__ import annotations
 
 import argparse
-import json
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -19,11 +16,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from steps import run_step, sub  # noqa: E402  (the bench folder is the script's own)
+
 QUERY = "SELECT *, x0 * x1 AS x0x1, upper(c0) AS c0u FROM source WHERE x3 > -2.5"
 
 
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def best(fn, repeat: int) -> float:
@@ -196,9 +193,6 @@ def step_demo(root: str) -> dict:
 
 # ---- orchestration ----------------------------------------------------------------------
 
-def sub(*args) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--step", *map(str, args)], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -207,48 +201,46 @@ def main() -> None:
     parser.add_argument("--step", nargs="+")
     args = parser.parse_args()
     if args.step:
-        name, *rest = args.step
-        result = globals()[f"step_{name}"](*[int(r) if r.isdigit() else r for r in rest])
-        print(json.dumps({**result, "peak_mb": peak_mb()}))
+        run_step(args.step, globals())
         return
 
     with tempfile.TemporaryDirectory() as root:
-        d = sub("data", root, args.rows)
-        size = sub("pandas_size", root)
+        d = sub(__file__, "data", root, args.rows)
+        size = sub(__file__, "pandas_size", root)
         print(f"data: {args.rows:,} rows x 20 columns, {d['file_mb']:.0f} MB parquet, "
               f"{size['pandas_mb']:.0f} MB as a pandas frame")
-        builds = [sub("build", root) for _ in range(3)]
+        builds = [sub(__file__, "build", root) for _ in range(3)]
         b = min(x["seconds"] for x in builds)
         for keep in ("true", "false"):
-            raws = [sub("build_raw", root, keep) for _ in range(3)]
+            raws = [sub(__file__, "build_raw", root, keep) for _ in range(3)]
             r = min(x["seconds"] for x in raws)
             print(f"build by SQL:  workbench {b:.2f} s (COPY + content hash + metadata) vs raw DuckDB COPY "
                   f"with preserve_insertion_order={keep} {r:.2f} s -> ratio {b / r:.2f} (goal <= 1.2); "
                   f"peak RSS {max(x['peak_mb'] for x in builds):.0f} MB vs raw {max(x['peak_mb'] for x in raws):.0f} MB")
         print(f"               data as a pandas frame: {size['pandas_mb']:.0f} MB (peak RSS of reading it: "
               f"{size['peak_mb']:.0f} MB)")
-        prof = {w: sub("profile", root, w) for w in ("ours", "summarize", "pandas")}
+        prof = {w: sub(__file__, "profile", root, w) for w in ("ours", "summarize", "pandas")}
         print(f"profile:       workbench {prof['ours']['seconds']:.2f} s (exact distinct up to 100k values, exact "
               f"top 5) vs DuckDB SUMMARIZE {prof['summarize']['seconds']:.2f} s (approximate distinct, no top values) "
               f"-> ratio {prof['ours']['seconds'] / prof['summarize']['seconds']:.2f}; pandas describe + nunique + "
               f"value_counts {prof['pandas']['seconds']:.2f} s; peak RSS "
               + " / ".join(f"{prof[w]['peak_mb']:.0f}" for w in prof) + " MB")
-        ours, raw = sub("train", root, "ours"), sub("train", root, "raw")
+        ours, raw = sub(__file__, "train", root, "ours"), sub(__file__, "train", root, "raw")
         print(f"LightGBM:      workbench {ours['seconds']:.2f} s vs lightgbm.train {raw['seconds']:.2f} s "
               f"-> ratio {ours['seconds'] / raw['seconds']:.2f} (goal <= 1.15); {ours['trees']} trees both "
               f"({raw['trees']}); peak RSS {ours['peak_mb']:.0f} / {raw['peak_mb']:.0f} MB")
-        fit = sub("train", root, "fit")
+        fit = sub(__file__, "train", root, "fit")
         print(f"whole fit:     {fit['seconds']:.2f} s (split+encode, LightGBM, linear, metrics): {fit['timings']}; "
               f"peak RSS {fit['peak_mb']:.0f} MB")
-        run = sub("run", root)
+        run = sub(__file__, "run", root)
         for metric in ("error_rate", "roc_auc"):
-            o, p = sub("slices", root, run["run_id"], "ours", metric), sub("slices", root, run["run_id"], "pandas", metric)
+            o, p = sub(__file__, "slices", root, run["run_id"], "ours", metric), sub(__file__, "slices", root, run["run_id"], "pandas", metric)
             print(f"slices {metric:<10} over {run['n_holdout']:,} holdout rows by c0 x x0 ({o['slices']} slices): "
                   f"workbench {o['seconds'] * 1000:.0f} ms vs pandas groupby + scikit-learn "
                   f"{p['seconds'] * 1000:.0f} ms ({p['slices']} slices) -> {p['seconds'] / o['seconds']:.1f}x faster "
                   f"(goal < 300 ms, >= 5x); peak RSS {o['peak_mb']:.0f} / {p['peak_mb']:.0f} MB")
     with tempfile.TemporaryDirectory() as root:
-        dm = sub("demo", root)
+        dm = sub(__file__, "demo", root)
         print(f"demo train:    {dm['rows']:,} flights, time split: {dm['seconds']:.1f} s from Train to charts' data "
               f"(core only; the browser figure is in bench_browser.py), ROC AUC {dm['roc_auc']:.3f}, "
               f"peak RSS {dm['peak_mb']:.0f} MB")

@@ -124,26 +124,32 @@ class Comparison:
                 "overall": self.overall, "slices": rows}
 
 
+def difference(baseline: Run, candidate: Run) -> str | None:
+    """What keeps two runs from having scored the same rows of the same data, in words, from
+    their records alone (None where nothing does; the holdout rows themselves are checked on the
+    join). The Compare page offers only the runs this says nothing of."""
+    a, b = baseline.record, candidate.record
+    if a.dataset.name != b.dataset.name:
+        return f"they were made on different datasets ({a.dataset.name!r} and {b.dataset.name!r})"
+    if a.dataset.hash != b.dataset.hash:
+        return (f"they were made on different versions of dataset {a.dataset.name!r} (v{a.dataset.version}, hash "
+                f"{a.dataset.hash[:12]}, and v{b.dataset.version}, hash {b.dataset.hash[:12]})")
+    if a.target != b.target:
+        return f"they predict different targets ({a.target!r} and {b.target!r})"
+    if a.task != b.task or tuple(a.classes) != tuple(b.classes):
+        return f"their tasks differ ({a.task} with classes {list(a.classes)}, {b.task} with {list(b.classes)})"
+    if baseline.workspace.root.resolve() != candidate.workspace.root.resolve():
+        return f"they live in different workspaces ({baseline.workspace.root} and {candidate.workspace.root})"
+    return None
+
+
 def _check_comparable(baseline: Run, candidate: Run) -> None:
-    """Refuse two runs that did not score the same rows of the same data, naming the difference
-    (the holdout rows themselves are checked on the join)."""
+    """Refuse two runs that did not score the same rows of the same data, naming the difference."""
     if baseline.run_id == candidate.run_id and baseline.path == candidate.path:
         raise WorkbenchError(SAME_RUN.format(run=baseline.run_id))
-    a, b = baseline.record, candidate.record
-    what = None
-    if a.dataset.name != b.dataset.name:
-        what = f"they were made on different datasets ({a.dataset.name!r} and {b.dataset.name!r})"
-    elif a.dataset.hash != b.dataset.hash:
-        what = (f"they were made on different versions of dataset {a.dataset.name!r} (v{a.dataset.version}, hash "
-                f"{a.dataset.hash[:12]}, and v{b.dataset.version}, hash {b.dataset.hash[:12]})")
-    elif a.target != b.target:
-        what = f"they predict different targets ({a.target!r} and {b.target!r})"
-    elif a.task != b.task or tuple(a.classes) != tuple(b.classes):
-        what = f"their tasks differ ({a.task} with classes {list(a.classes)}, {b.task} with {list(b.classes)})"
-    elif baseline.workspace.root.resolve() != candidate.workspace.root.resolve():
-        what = f"they live in different workspaces ({baseline.workspace.root} and {candidate.workspace.root})"
+    what = difference(baseline, candidate)
     if what:
-        raise WorkbenchError(DIFFERENT.format(baseline=a.run_id, candidate=b.run_id, what=what))
+        raise WorkbenchError(DIFFERENT.format(baseline=baseline.run_id, candidate=candidate.run_id, what=what))
 
 
 def _split(run: Run) -> str:

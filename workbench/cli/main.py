@@ -183,11 +183,7 @@ def _analysis(args: argparse.Namespace, ws: Workspace, run: Any) -> Any:
         if not columns:
             from workbench.store import sensitive
             dataset = run.record.dataset.name
-            marked = sensitive.sensitive_columns(ws, dataset)
-            import pyarrow.parquet as pq
-            held = set(pq.read_schema(run.predictions).names) - {run.record.target}
-            columns = [c for c in marked if c in held]
-            skipped = [c for c in marked if c not in held]
+            columns, skipped = (list(c) for c in sensitive.for_run(ws, run))
             if skipped and columns:  # a note beside the result, never inside --json's one object
                 print(f"note: marked sensitive but not a column of run {run.run_id}'s holdout (or its target), "
                       f"left out: {', '.join(skipped)}", file=sys.stderr)

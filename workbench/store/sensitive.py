@@ -43,6 +43,16 @@ def sensitive_columns(ws: Workspace, dataset: str) -> tuple[str, ...]:
         raise WorkbenchError(f"{path} is not a list of sensitive columns; mark them again, or delete the file.") from None
 
 
+def for_run(ws: Workspace, run) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The marked columns of ``run``'s dataset that its holdout has (a parity's default columns),
+    and those it lacks: a column of another version, or the run's target, which its predictions
+    hold only as ``_label``."""
+    import pyarrow.parquet as pq
+    held = set(pq.read_schema(run.predictions).names)
+    marked = sensitive_columns(ws, run.record.dataset.name)
+    return tuple(c for c in marked if c in held), tuple(c for c in marked if c not in held)
+
+
 def mark(ws: Workspace, dataset: str, columns: Iterable[str], *, replace: bool = False) -> tuple[str, ...]:
     """Mark ``columns`` of ``dataset`` sensitive (added to those marked, or instead of them with
     ``replace``) and return all the columns now marked.
